@@ -1,0 +1,47 @@
+# Two commands do all the set-up on a fresh machine with only Python: `make run`, `make test`.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+SERVICES_ENV := DATABASE_URL=postgres://complaints:complaints@127.0.0.1:5432/complaints \
+	REDIS_URL=redis://127.0.0.1:6379/0
+
+.PHONY: venv run migrate seed test test-services services lint bench clean
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e '.[dev]'
+	touch $@
+
+venv: $(VENV)/.installed
+
+migrate: venv
+	$(PY) manage.py migrate --noinput
+
+seed: migrate
+	$(PY) manage.py seed_demo
+
+# Web, worker and beat together (honcho reads the Procfile). Embedded default: SQLite and a
+# filesystem broker; set DATABASE_URL and REDIS_URL for PostgreSQL and Redis.
+run: seed
+	@echo ""
+	@echo "  Open http://127.0.0.1:8000/  (admin: http://127.0.0.1:8000/admin/)"
+	@echo "  Stop with Ctrl-C."
+	@echo ""
+	$(VENV)/bin/honcho start
+
+test: venv
+	$(VENV)/bin/pytest -q -m "not services"
+
+# PostgreSQL and Redis from `make services`, then the whole suite again on them, with the
+# tests that need them. Here a missing service is a failure, never a skip.
+test-services: venv services
+	$(SERVICES_ENV) REQUIRE_SERVICES=1 $(VENV)/bin/pytest -q
+
+services:
+	bash scripts/services.sh
+
+lint: venv
+	$(VENV)/bin/ruff check .
+
+clean:
+	rm -rf $(VENV) var

@@ -1,0 +1,33 @@
+"""The catalogue of audit action names. Every event's action is one of these."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Action(StrEnum):
+    # Intake and lifecycle: one per transition of the complaint state machine.
+    COMPLAINT_SUBMITTED = "complaint.submitted"
+    COMPLAINT_ACKNOWLEDGED = "complaint.acknowledged"
+    COMPLAINT_INFORMATION_REQUESTED = "complaint.information_requested"
+    COMPLAINT_REPORTER_REPLIED = "complaint.reporter_replied"
+    COMPLAINT_DISMISSAL_PROPOSED = "complaint.dismissal_proposed"
+    COMPLAINT_DISMISSAL_APPROVED = "complaint.dismissal_approved"
+    COMPLAINT_DISMISSAL_REJECTED = "complaint.dismissal_rejected"
+    COMPLAINT_INVESTIGATION_STARTED = "complaint.investigation_started"
+    COMPLAINT_FINDINGS_RECORDED = "complaint.findings_recorded"
+    COMPLAINT_FINDINGS_APPROVED = "complaint.findings_approved"
+    COMPLAINT_RETURNED_FOR_WORK = "complaint.returned_for_work"
+    COMPLAINT_CLOSED = "complaint.closed"
+    COMPLAINT_WITHDRAWN = "complaint.withdrawn"
+    COMPLAINT_WITHDRAWAL_REQUESTED = "complaint.withdrawal_requested"
+    COMPLAINT_WITHDRAWAL_DECLINED = "complaint.withdrawal_declined"
+    COMPLAINT_REOPENED = "complaint.reopened"
+    # Investigation work that does not change state.
+    INVESTIGATION_INTERVIEW_RECORDED = "investigation.interview_recorded"
+    INVESTIGATION_EVIDENCE_RECORDED = "investigation.evidence_recorded"
+    # Directory.
+    DIRECTORY_IMPORTED = "directory.imported"
+    # The log itself.
+    AUDIT_CHECKPOINT_EXPORTED = "audit.checkpoint_exported"
+    AUDIT_CHAIN_VERIFIED = "audit.chain_verified"

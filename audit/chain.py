@@ -1,0 +1,40 @@
+"""The canonical encoding of an event and its hash. One definition for writer and verifier."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+
+GENESIS_HASH = "0" * 64
+
+
+def format_time(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def canonical_payload(payload: dict[str, object] | None) -> str:
+    return json.dumps(payload or {}, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def event_hash(
+    prev_hash: str,
+    seq: int,
+    occurred_at: str,
+    actor_type: str,
+    actor_id: str,
+    action: str,
+    target_type: str,
+    target_id: str,
+    from_state: str,
+    to_state: str,
+    payload: str,
+) -> str:
+    """SHA-256 over the previous hash and a JSON array of the event's fields, in order."""
+    body = json.dumps(
+        [seq, occurred_at, actor_type, actor_id, action, target_type, target_id,
+         from_state, to_state, payload],
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+    return hashlib.sha256(f"{prev_hash}\n{body}".encode()).hexdigest()

@@ -1,0 +1,287 @@
+"""The one writer of the audit log, and its verifier.
+
+``record`` appends an event inside the caller's transaction: it locks the one-row chain
+head, so appends are serialised and sequence numbers stay gapless (a rolled-back
+transaction rolls back its sequence number with it), then inserts the event and moves the
+head. ``verify`` streams the chain in constant memory. ``checkpoint_*`` sign and check the
+chain head with Ed25519, so a rewrite of the whole chain is caught too.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator
+from contextlib import nullcontext
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+    Ed25519PrivateKey,
+    Ed25519PublicKey,
+)
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from audit.actions import Action
+from audit.chain import GENESIS_HASH, canonical_payload, event_hash, format_time
+from audit.models import AuditEvent, ChainHead
+
+
+@dataclass(frozen=True)
+class ActorRef:
+    """Who did something, as the log names them: never a name or an email."""
+
+    type: str
+    id: str = ""
+
+
+SYSTEM = ActorRef(AuditEvent.ActorType.SYSTEM)
+
+
+def actor_ref(actor: Any) -> ActorRef:
+    if isinstance(actor, ActorRef):
+        return actor
+    if hasattr(actor, "audit_actor"):
+        return actor.audit_actor
+    if getattr(actor, "is_authenticated", False) and actor.pk is not None:
+        return ActorRef(AuditEvent.ActorType.USER, str(actor.pk))
+    raise TypeError(f"cannot name {actor!r} as an audit actor")
+
+
+def target_ref(target: Any) -> tuple[str, str]:
+    if target is None:
+        return "", ""
+    if isinstance(target, tuple):
+        return str(target[0]), str(target[1])
+    if hasattr(target, "audit_target"):
+        return target.audit_target
+    return target._meta.model_name, str(target.pk)
+
+
+_PAYLOAD_SCALARS = (str, int, bool, type(None))
+
+
+def _check_payload(value: Any, depth: int = 0) -> None:
+    # Floats are refused: their text form is not canonical across databases and encoders.
+    if depth > 4:
+        raise ValueError("audit payload is nested too deeply")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise ValueError("audit payload keys must be strings")
+            _check_payload(item, depth + 1)
+    elif isinstance(value, list):
+        for item in value:
+            _check_payload(item, depth + 1)
+    elif not isinstance(value, _PAYLOAD_SCALARS):
+        raise ValueError(f"audit payload cannot hold {type(value).__name__}")
+
+
+def _lock_head() -> ChainHead:
+    head = ChainHead.objects.select_for_update().filter(pk=1).first()
+    if head is None:
+        # Only on an empty database: the migration creates the row. A concurrent creator
+        # makes get_or_create fall back to a (locking) get.
+        head, _ = ChainHead.objects.select_for_update().get_or_create(
+            pk=1, defaults={"seq": 0, "hash": GENESIS_HASH}
+        )
+    return head
+
+
+def record(
+    *,
+    action: Action | str,
+    actor: Any,
+    target: Any = None,
+    from_state: str = "",
+    to_state: str = "",
+    payload: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """Append one event to the chain, inside the caller's transaction.
+
+    Changes: inserts an ``AuditEvent`` and moves the ``ChainHead``.
+    Raises: ``RuntimeError`` outside a transaction (an event must commit or roll back with
+    the change it records); ``ValueError`` for an unknown action or a payload that is not
+    plain JSON of strings, integers, booleans and nulls.
+    """
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("audit.record must be called inside the caller's transaction")
+    action = Action(action)
+    _check_payload(payload or {})
+    who = actor_ref(actor)
+    target_type, target_id = target_ref(target)
+    text = canonical_payload(payload)
+
+    # Everything above runs before the lock; only the append itself holds it.
+    head = _lock_head()
+    seq = head.seq + 1
+    now = timezone.now()
+    digest = event_hash(
+        head.hash, seq, format_time(now), who.type, who.id, action.value,
+        target_type, target_id, from_state, to_state, text,
+    )
+    event = AuditEvent(
+        seq=seq, occurred_at=now, actor_type=who.type, actor_id=who.id, action=action.value,
+        target_type=target_type, target_id=target_id, from_state=from_state,
+        to_state=to_state, payload=text, prev_hash=head.hash, hash=digest,
+    )
+    event.save(force_insert=True)
+    ChainHead.objects.filter(pk=1).update(seq=seq, hash=digest)
+    return event
+
+
+# --- Verification -------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class VerifyResult:
+    intact: bool
+    events: int
+    first_broken_seq: int | None
+    head_hash: str
+    problem: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "intact": self.intact,
+            "events": self.events,
+            "first_broken_seq": self.first_broken_seq,
+            "head_hash": self.head_hash,
+        }
+
+
+_VERIFY_COLUMNS = (
+    "seq, occurred_at, actor_type, actor_id, action, target_type, target_id, "
+    "from_state, to_state, payload, prev_hash, hash"
+)
+
+
+def _stream_rows(batch: int) -> Iterator[tuple[Any, ...]]:
+    # On PostgreSQL chunked_cursor is a server-side cursor inside a transaction: constant
+    # memory however long the log. On SQLite a plain cursor steps through rows lazily; no
+    # transaction there, since an IMMEDIATE one would hold the write lock for the walk.
+    in_txn = transaction.atomic() if connection.vendor == "postgresql" else nullcontext()
+    with in_txn, connection.chunked_cursor() as cursor:
+        cursor.execute(
+            f"SELECT {_VERIFY_COLUMNS} FROM {AuditEvent._meta.db_table} ORDER BY seq"  # noqa: S608
+        )
+        while rows := cursor.fetchmany(batch):
+            yield from rows
+
+
+def _utc_text(value: datetime | str) -> str:
+    if isinstance(value, str):  # SQLite hands back the stored text, in UTC.
+        value = datetime.fromisoformat(value)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return format_time(value)
+
+
+def verify(*, batch: int = 5000) -> VerifyResult:
+    """Walk the whole chain in sequence order and report the first broken link.
+
+    A link is broken when its sequence number skips, its ``prev_hash`` is not the previous
+    event's hash, or its own hash does not match its contents. A chain that ends before
+    the head says (its tail deleted) breaks at the first missing sequence number.
+    """
+    # The head is read first: events committed while we walk only add to what we see, so
+    # the walk must reach the head and match it there, whatever is appended meanwhile.
+    head = ChainHead.objects.filter(pk=1).values_list("seq", "hash").first() or (0, GENESIS_HASH)
+    head_seq, head_hash = head
+    expected_seq = 1
+    prev = GENESIS_HASH
+    count = 0
+    for (seq, occurred_at, actor_type, actor_id, action, target_type, target_id,
+         from_state, to_state, payload, prev_hash, digest) in _stream_rows(batch):
+        if seq != expected_seq:
+            return VerifyResult(False, count, expected_seq, prev, "sequence number missing")
+        if prev_hash != prev:
+            return VerifyResult(False, count, seq, prev, "previous hash does not match")
+        if digest != event_hash(
+            prev, seq, _utc_text(occurred_at), actor_type, actor_id, action, target_type,
+            target_id, from_state, to_state, payload,
+        ):
+            return VerifyResult(False, count, seq, prev, "event does not match its hash")
+        if seq == head_seq and digest != head_hash:
+            return VerifyResult(False, count, seq, prev, "event differs from the chain head")
+        prev = digest
+        expected_seq += 1
+        count += 1
+    if count < head_seq:
+        return VerifyResult(False, count, count + 1, prev, "events before the head are missing")
+    return VerifyResult(True, count, None, prev)
+
+
+# --- Signed checkpoints ---------------------------------------------------------------------
+
+class CheckpointError(Exception):
+    """A checkpoint file that is malformed, signed by another key, or not in this log."""
+
+
+def _signing_key() -> Ed25519PrivateKey:
+    raw = base64.b64decode(settings.AUDIT_SIGNING_KEY, validate=True)
+    return Ed25519PrivateKey.from_private_bytes(raw)
+
+
+def _public_key_text(key: Ed25519PublicKey) -> str:
+    return base64.b64encode(key.public_bytes(Encoding.Raw, PublicFormat.Raw)).decode()
+
+
+def _signed_body(body: dict[str, Any]) -> bytes:
+    return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+
+
+@transaction.atomic
+def checkpoint_export(*, actor: Any = SYSTEM) -> dict[str, Any]:
+    """Sign the current chain head and record that a checkpoint was exported.
+
+    Changes: appends ``audit.checkpoint_exported``. Returns the checkpoint document:
+    ``{"checkpoint": {seq, hash, created_at, public_key}, "signature": base64}``.
+    """
+    head = _lock_head()
+    key = _signing_key()
+    body = {
+        "seq": head.seq,
+        "hash": head.hash,
+        "created_at": format_time(timezone.now()),
+        "public_key": _public_key_text(key.public_key()),
+    }
+    signature = base64.b64encode(key.sign(_signed_body(body))).decode()
+    record(
+        action=Action.AUDIT_CHECKPOINT_EXPORTED, actor=actor, target=("audit_chain", "head"),
+        payload={"seq": head.seq, "hash": head.hash},
+    )
+    return {"checkpoint": body, "signature": signature}
+
+
+def checkpoint_verify(document: dict[str, Any]) -> int:
+    """Check a checkpoint's signature and that the log still holds its head.
+
+    Returns the checkpoint's sequence number. Raises ``CheckpointError`` saying why not.
+    """
+    try:
+        body = document["checkpoint"]
+        signature = base64.b64decode(document["signature"], validate=True)
+        seq, digest = int(body["seq"]), str(body["hash"])
+        public = Ed25519PublicKey.from_public_bytes(base64.b64decode(body["public_key"]))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"malformed checkpoint: {exc}") from exc
+    ours = _public_key_text(_signing_key().public_key())
+    if body["public_key"] != ours:
+        raise CheckpointError("checkpoint was signed by a key other than this log's")
+    try:
+        public.verify(signature, _signed_body(body))
+    except InvalidSignature as exc:
+        raise CheckpointError("checkpoint signature is invalid") from exc
+    if seq == 0:
+        return seq
+    stored = AuditEvent.objects.filter(seq=seq).values_list("hash", flat=True).first()
+    if stored is None:
+        raise CheckpointError(f"the log no longer holds event #{seq}")
+    if stored != digest:
+        raise CheckpointError(f"event #{seq} differs from the checkpoint: the chain was rewritten")
+    return seq

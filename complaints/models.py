@@ -1,0 +1,329 @@
+"""The directory, complaints and their investigations.
+
+Transition methods only change fields on ``self``: the services lock the row, call them,
+save, and write the audit event in one transaction.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+from django_fsm import FSMField, FSMModelMixin, transition
+
+from complaints import permissions as perm
+from complaints.encryption import EncryptedTextField
+
+# Crockford-like: no 0/O, 1/I/L, so a reference read aloud or handwritten survives.
+REFERENCE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+
+
+def new_reference() -> str:
+    groups = ("".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(4)) for _ in range(2))
+    return "MC-" + "-".join(groups)
+
+
+class Person(models.Model):
+    """Someone in the organisation's directory, imported from the HR system."""
+
+    employee_id = models.CharField(max_length=64, unique=True)
+    name = models.CharField(max_length=200)
+    email = models.EmailField(blank=True, db_index=True)
+    department = models.CharField(max_length=200, blank=True)
+    manager = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="reports"
+    )
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="person",
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.employee_id})"
+
+
+class Category(models.TextChoices):
+    SEXUAL_HARASSMENT = "sexual_harassment", "Sexual harassment"
+    SEXUAL_ASSAULT = "sexual_assault", "Sexual assault"
+    VIOLENCE = "violence", "Violence or threats"
+    DISCRIMINATION = "discrimination", "Discrimination"
+    BULLYING = "bullying", "Bullying"
+    RETALIATION = "retaliation", "Retaliation"
+    FRAUD = "fraud", "Fraud"
+    ACCOUNTING = "accounting", "Accounting or auditing"
+    SAFETY = "safety", "Health and safety"
+    OTHER = "other", "Other"
+
+
+CRITICAL_CATEGORIES = frozenset({Category.SEXUAL_ASSAULT, Category.VIOLENCE, Category.RETALIATION})
+# SOX 301: the audit committee hears of these on filing.
+AUDIT_COMMITTEE_CATEGORIES = frozenset({Category.ACCOUNTING, Category.FRAUD})
+
+
+class Severity(models.TextChoices):
+    STANDARD = "standard", "Standard"
+    CRITICAL = "critical", "Critical"
+
+
+class State(models.TextChoices):
+    SUBMITTED = "submitted", "Submitted"
+    ACKNOWLEDGED = "acknowledged", "Acknowledged"
+    AWAITING_REPORTER = "awaiting_reporter", "Awaiting the reporter"
+    DISMISSAL_PROPOSED = "dismissal_proposed", "Dismissal proposed"
+    DISMISSED = "dismissed", "Dismissed"
+    INVESTIGATING = "investigating", "Investigating"
+    FINDINGS_RECORDED = "findings_recorded", "Findings recorded"
+    RESOLVED = "resolved", "Resolved"
+    CLOSED = "closed", "Closed"
+    WITHDRAWN = "withdrawn", "Withdrawn"
+
+
+OPEN_STATES = frozenset(
+    {State.SUBMITTED, State.ACKNOWLEDGED, State.AWAITING_REPORTER, State.DISMISSAL_PROPOSED,
+     State.INVESTIGATING, State.FINDINGS_RECORDED, State.RESOLVED}
+)
+WITHDRAWABLE = [State.SUBMITTED, State.ACKNOWLEDGED, State.AWAITING_REPORTER, State.INVESTIGATING]
+ENDED = [State.CLOSED, State.DISMISSED, State.WITHDRAWN]
+
+
+class Complaint(FSMModelMixin, models.Model):
+    reference = models.CharField(max_length=12, unique=True, default=new_reference, editable=False)
+    category = models.CharField(max_length=32, choices=Category.choices)
+    severity = models.CharField(max_length=16, choices=Severity.choices)
+    summary = EncryptedTextField()
+    narrative = EncryptedTextField()
+    occurred_at = models.DateTimeField(null=True, blank=True)
+    location = EncryptedTextField(blank=True, default="")
+    anonymous = models.BooleanField(default=False)
+    reporter_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+        related_name="reported_complaints",
+    )
+    reporter_person = models.ForeignKey(
+        Person, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    # Argon2 hash of an anonymous reporter's receipt key; the key itself is shown once.
+    receipt_key_hash = models.CharField(max_length=200, blank=True)
+
+    state = FSMField(default=State.SUBMITTED, choices=State.choices, protected=True)
+    escalation_level = models.PositiveSmallIntegerField(default=0)
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+        related_name="assigned_complaints",
+    )
+    dismissal_proposed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+        related_name="+",
+    )
+    withdrawal_requested_at = models.DateTimeField(null=True, blank=True)
+
+    submitted_at = models.DateTimeField()
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    investigation_started_at = models.DateTimeField(null=True, blank=True)
+    dismissal_proposed_at = models.DateTimeField(null=True, blank=True)
+    findings_recorded_at = models.DateTimeField(null=True, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    reopened_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["state", "submitted_at"], name="complaint_state_submitted"),
+            models.Index(fields=["assignee", "state"], name="complaint_assignee_state"),
+        ]
+
+    def __str__(self) -> str:
+        return self.reference
+
+    @property
+    def audit_target(self) -> tuple[str, str]:
+        return "complaint", self.reference
+
+    @property
+    def is_critical(self) -> bool:
+        return self.severity == Severity.CRITICAL
+
+    @property
+    def is_open(self) -> bool:
+        return self.state in OPEN_STATES
+
+    # --- Transitions: fields on self only ----------------------------------------------
+
+    @transition(field=state, source=State.SUBMITTED, target=State.ACKNOWLEDGED,
+                permission=perm.may_handle)
+    def acknowledge(self, *, by: Any, at: Any) -> None:
+        self.acknowledged_at = at
+        if self.assignee_id is None:
+            self.assignee = by
+
+    @transition(field=state, source=State.ACKNOWLEDGED, target=State.AWAITING_REPORTER,
+                permission=perm.may_handle)
+    def request_information(self, *, by: Any, at: Any) -> None:
+        pass
+
+    @transition(field=state, source=State.AWAITING_REPORTER, target=State.ACKNOWLEDGED,
+                permission=perm.may_reply)
+    def reporter_replies(self, *, by: Any, at: Any) -> None:
+        pass
+
+    @transition(field=state, source=State.ACKNOWLEDGED, target=State.DISMISSAL_PROPOSED,
+                permission=perm.may_handle)
+    def propose_dismissal(self, *, by: Any, at: Any) -> None:
+        self.dismissal_proposed_by = by
+        self.dismissal_proposed_at = at
+
+    @transition(field=state, source=State.DISMISSAL_PROPOSED, target=State.DISMISSED,
+                permission=perm.may_decide_dismissal)
+    def approve_dismissal(self, *, by: Any, at: Any) -> None:
+        self.ended_at = at
+
+    @transition(field=state, source=State.DISMISSAL_PROPOSED, target=State.ACKNOWLEDGED,
+                permission=perm.may_decide_dismissal)
+    def reject_dismissal(self, *, by: Any, at: Any) -> None:
+        self.dismissal_proposed_by = None
+        self.dismissal_proposed_at = None
+
+    @transition(field=state, source=State.ACKNOWLEDGED, target=State.INVESTIGATING,
+                permission=perm.may_start_investigation)
+    def start_investigation(self, *, by: Any, at: Any) -> None:
+        self.investigation_started_at = at
+
+    @transition(field=state, source=State.INVESTIGATING, target=State.FINDINGS_RECORDED,
+                permission=perm.may_record_findings)
+    def record_findings(self, *, by: Any, at: Any) -> None:
+        self.findings_recorded_at = at
+
+    @transition(field=state, source=State.FINDINGS_RECORDED, target=State.RESOLVED,
+                permission=perm.may_decide_findings)
+    def approve_findings(self, *, by: Any, at: Any) -> None:
+        self.resolved_at = at
+
+    @transition(field=state, source=State.FINDINGS_RECORDED, target=State.INVESTIGATING,
+                permission=perm.may_decide_findings)
+    def return_for_work(self, *, by: Any, at: Any) -> None:
+        self.findings_recorded_at = None
+
+    @transition(field=state, source=State.RESOLVED, target=State.CLOSED,
+                permission=perm.may_handle)
+    def close(self, *, by: Any, at: Any) -> None:
+        self.ended_at = at
+
+    @transition(field=state, source=WITHDRAWABLE, target=State.WITHDRAWN,
+                permission=perm.may_withdraw)
+    def withdraw(self, *, by: Any, at: Any) -> None:
+        self.ended_at = at
+        self.withdrawal_requested_at = None
+
+    @transition(field=state, source=ENDED, target=State.ACKNOWLEDGED, permission=perm.may_decide)
+    def reopen(self, *, by: Any, at: Any) -> None:
+        self.reopened_at = at
+        self.ended_at = None
+        self.dismissal_proposed_by = None
+        self.dismissal_proposed_at = None
+
+
+class Subject(models.Model):
+    """Someone the complaint is about: a directory person, or a name typed by the reporter."""
+
+    complaint = models.ForeignKey(Complaint, on_delete=models.CASCADE, related_name="subjects")
+    person = models.ForeignKey(Person, null=True, blank=True, on_delete=models.PROTECT,
+                               related_name="+")
+    name_given = EncryptedTextField(blank=True, default="")
+
+    def __str__(self) -> str:
+        return str(self.person) if self.person_id else "(named by the reporter)"
+
+
+class Witness(models.Model):
+    complaint = models.ForeignKey(Complaint, on_delete=models.CASCADE, related_name="witnesses")
+    person = models.ForeignKey(Person, null=True, blank=True, on_delete=models.PROTECT,
+                               related_name="+")
+    name_given = EncryptedTextField(blank=True, default="")
+
+    def __str__(self) -> str:
+        return str(self.person) if self.person_id else "(named by the reporter)"
+
+
+class CaseNote(models.Model):
+    """Free text that belongs to a case (a transition's reason, an internal note).
+
+    The audit log points at these by id and digest and never holds the text itself, so
+    purging a closed case's personal data leaves the chain verifiable.
+    """
+
+    class Kind(models.TextChoices):
+        REASON = "reason", "Reason for a step"
+        INTERNAL = "internal", "Internal note"
+
+    complaint = models.ForeignKey(Complaint, on_delete=models.CASCADE, related_name="notes")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    action = models.CharField(max_length=64, blank=True)
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                               on_delete=models.PROTECT, related_name="+")
+    body = EncryptedTextField()
+    created_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.kind} on {self.complaint_id}"
+
+
+class Outcome(models.TextChoices):
+    SUBSTANTIATED = "substantiated", "Substantiated"
+    NOT_SUBSTANTIATED = "not_substantiated", "Not substantiated"
+    INCONCLUSIVE = "inconclusive", "Inconclusive"
+
+
+class Investigation(models.Model):
+    complaint = models.OneToOneField(Complaint, on_delete=models.CASCADE,
+                                     related_name="investigation")
+    investigator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
+                                     related_name="investigations")
+    plan = EncryptedTextField(blank=True, default="")
+    started_at = models.DateTimeField()
+    outcome = models.CharField(max_length=32, choices=Outcome.choices, blank=True)
+    findings = EncryptedTextField(blank=True, default="")
+    recommended_actions = EncryptedTextField(blank=True, default="")
+    findings_recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                             on_delete=models.PROTECT, related_name="+")
+    findings_recorded_at = models.DateTimeField(null=True, blank=True)
+    approved_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                    on_delete=models.PROTECT, related_name="+")
+    approved_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"investigation of {self.complaint_id}"
+
+
+class Interview(models.Model):
+    investigation = models.ForeignKey(Investigation, on_delete=models.CASCADE,
+                                      related_name="interviews")
+    interviewee = models.ForeignKey(Person, null=True, blank=True, on_delete=models.PROTECT,
+                                    related_name="+")
+    interviewee_name = EncryptedTextField(blank=True, default="")
+    held_at = models.DateTimeField()
+    notes = EncryptedTextField()
+    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
+                                    related_name="+")
+    recorded_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"interview {self.pk}"
+
+
+class EvidenceItem(models.Model):
+    investigation = models.ForeignKey(Investigation, on_delete=models.CASCADE,
+                                      related_name="evidence")
+    description = EncryptedTextField()
+    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
+                                    related_name="+")
+    recorded_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"evidence {self.pk}"

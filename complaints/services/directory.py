@@ -1,0 +1,184 @@
+"""The directory: people and their managers, imported from the HR system."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import transaction
+
+from audit import services as audit
+from audit.actions import Action
+from complaints.models import Person
+
+COLUMNS = ("employee_id", "name", "email", "department", "manager_employee_id")
+BATCH = 2000
+
+
+class DirectoryImportError(Exception):
+    """The file was refused whole; ``errors`` lists (line number, message)."""
+
+    def __init__(self, errors: list[tuple[int, str]]) -> None:
+        super().__init__(f"{len(errors)} problem(s) in the directory file")
+        self.errors = errors
+
+
+@dataclass
+class ImportResult:
+    created: int = 0
+    updated: int = 0
+    linked: int = 0
+    unchanged: int = 0
+    errors: list[tuple[int, str]] = field(default_factory=list)
+
+
+def _parse(lines: Iterable[str]) -> tuple[dict[str, dict[str, str]], dict[str, int],
+                                          list[tuple[int, str]]]:
+    reader = csv.DictReader(lines)
+    header = [h.strip() for h in (reader.fieldnames or [])]
+    missing = [c for c in COLUMNS if c not in header]
+    if missing:
+        return {}, {}, [(1, f"the header lacks column(s): {', '.join(missing)}")]
+    rows: dict[str, dict[str, str]] = {}
+    line_of: dict[str, int] = {}
+    emails: dict[str, int] = {}
+    errors: list[tuple[int, str]] = []
+    for row in reader:
+        line = reader.line_num
+        values = {c: (row.get(c) or "").strip() for c in COLUMNS}
+        eid, email = values["employee_id"], values["email"].lower()
+        if not eid:
+            errors.append((line, "employee_id is empty"))
+            continue
+        if len(eid) > 64:
+            errors.append((line, "employee_id is longer than 64 characters"))
+            continue
+        if eid in rows:
+            errors.append((line, f"employee_id {eid} already appears on line {line_of[eid]}"))
+            continue
+        if not values["name"]:
+            errors.append((line, f"{eid}: name is empty"))
+        elif len(values["name"]) > 200 or len(values["department"]) > 200:
+            errors.append((line, f"{eid}: name or department is longer than 200 characters"))
+        if email:
+            try:
+                validate_email(email)
+            except ValidationError:
+                errors.append((line, f"{eid}: email {email!r} is not an email address"))
+            if email in emails:
+                errors.append((line, f"{eid}: email is also on line {emails[email]}"))
+            emails[email] = line
+        if values["manager_employee_id"] == eid:
+            errors.append((line, f"{eid} is their own manager"))
+        values["email"] = email
+        rows[eid] = values
+        line_of[eid] = line
+    return rows, line_of, errors
+
+
+def _cycles(managers: dict[str, str | None], line_of: dict[str, int]) -> list[tuple[int, str]]:
+    errors = []
+    done: set[str] = set()
+    for start in line_of:
+        path: list[str] = []
+        seen: set[str] = set()
+        node: str | None = start
+        while node and node not in done:
+            if node in seen:
+                errors.append((line_of[start], f"{start}: the management chain loops "
+                                               f"({' -> '.join([*path, node])})"))
+                break
+            seen.add(node)
+            path.append(node)
+            node = managers.get(node)
+        done |= seen
+    return errors
+
+
+def directory_import(*, text: str, actor: Any = audit.SYSTEM) -> ImportResult:
+    """Create or update people from a directory CSV, all or nothing.
+
+    Changes: creates and updates ``Person`` rows, sets managers, links each person to the
+    account with the same email (case-insensitive). Audits ``directory.imported`` with
+    counts. Raises ``DirectoryImportError`` listing every bad line; nothing is written then.
+    """
+    rows, line_of, errors = _parse(io.StringIO(text))
+    existing = {eid: (pk, mgr) for eid, pk, mgr in
+                Person.objects.values_list("employee_id", "pk", "manager__employee_id")}
+    for eid, values in rows.items():
+        manager = values["manager_employee_id"]
+        if manager and manager not in rows and manager not in existing:
+            errors.append((line_of[eid], f"{eid}: manager {manager} is not in the directory"))
+    managers = {eid: mgr for eid, (_, mgr) in existing.items()}
+    managers.update({eid: v["manager_employee_id"] or None for eid, v in rows.items()})
+    errors += _cycles(managers, line_of)
+    if errors:
+        raise DirectoryImportError(sorted(errors))
+
+    result = ImportResult()
+    with transaction.atomic():
+        current = Person.objects.in_bulk([pk for eid, (pk, _) in existing.items() if eid in rows])
+        to_create, to_update = [], []
+        for eid, values in rows.items():
+            if eid in existing:
+                person = current[existing[eid][0]]
+                fresh = (values["name"], values["email"], values["department"])
+                if (person.name, person.email, person.department) != fresh:
+                    person.name, person.email, person.department = fresh
+                    to_update.append(person)
+            else:
+                to_create.append(Person(employee_id=eid, name=values["name"],
+                                        email=values["email"], department=values["department"]))
+        Person.objects.bulk_create(to_create, batch_size=BATCH)
+        Person.objects.bulk_update(to_update, ["name", "email", "department"], batch_size=BATCH)
+        result.created, result.updated = len(to_create), len(to_update)
+
+        pk_of = dict(Person.objects.values_list("employee_id", "pk"))
+        moved = [
+            Person(pk=pk_of[eid], manager_id=pk_of.get(values["manager_employee_id"]))
+            for eid, values in rows.items()
+            if existing.get(eid, (None, None))[1] != (values["manager_employee_id"] or None)
+        ]
+        Person.objects.bulk_update(moved, ["manager"], batch_size=BATCH)
+        result.unchanged = len(rows) - result.created - result.updated
+        result.linked = _link_by_email({v["email"] for v in rows.values() if v["email"]})
+        audit.record(action=Action.DIRECTORY_IMPORTED, actor=actor, target=("directory", "people"),
+                     payload={"created": result.created, "updated": result.updated,
+                              "managers_changed": len(moved), "linked": result.linked})
+    return result
+
+
+def _link_by_email(emails: set[str]) -> int:
+    if not emails:
+        return 0
+    user_model = get_user_model()
+    taken = set(Person.objects.filter(user__isnull=False).values_list("user_id", flat=True))
+    users = {u.email.lower(): u.pk for u in user_model.objects.exclude(email="").only("email")
+             if u.email.lower() in emails and u.pk not in taken}
+    linked = 0
+    for person in Person.objects.filter(user__isnull=True).exclude(email=""):
+        user_id = users.get(person.email.lower())
+        if user_id is not None:
+            Person.objects.filter(pk=person.pk, user__isnull=True).update(user_id=user_id)
+            linked += 1
+    return linked
+
+
+def person_link_user(*, user: Any) -> Person | None:
+    """Link an account to the directory person with the same email, if neither is linked.
+
+    Called whenever an account is saved, so the order of directory import and account
+    creation does not matter.
+    """
+    if not user.email or Person.objects.filter(user=user).exists():
+        return None
+    person = Person.objects.filter(email__iexact=user.email, user__isnull=True).first()
+    if person is not None:
+        Person.objects.filter(pk=person.pk, user__isnull=True).update(user=user)
+    return person

@@ -1,0 +1,141 @@
+"""Filing a complaint, signed in or anonymously."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from argon2 import PasswordHasher
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from audit import services as audit
+from audit.actions import Action
+from complaints.errors import InvalidInput
+from complaints.models import (
+    CRITICAL_CATEGORIES,
+    REFERENCE_ALPHABET,
+    Category,
+    Complaint,
+    Person,
+    Severity,
+    Subject,
+    new_reference,
+)
+from complaints.permissions import ReporterPrincipal
+
+SUMMARY_MAX = 200
+NARRATIVE_MAX = 50_000
+SUBJECTS_MAX = 20
+# 20 symbols of a 31-symbol alphabet: 99 bits, read and written in five groups of four.
+RECEIPT_KEY_GROUPS = 5
+
+
+@dataclass(frozen=True)
+class Filed:
+    complaint: Complaint
+    receipt_key: str | None  # shown once to an anonymous reporter, stored only as a hash
+
+
+def receipt_hasher() -> PasswordHasher:
+    cost = settings.RECEIPT_KEY_ARGON2
+    return PasswordHasher(time_cost=cost["time_cost"], memory_cost=cost["memory_cost"],
+                          parallelism=cost["parallelism"])
+
+
+def new_receipt_key() -> str:
+    return "-".join(
+        "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(4))
+        for _ in range(RECEIPT_KEY_GROUPS)
+    )
+
+
+def _validate(category: str, summary: str, narrative: str, subjects: list[str],
+              occurred_at: datetime | None) -> tuple[list[Person], list[str]]:
+    errors: dict[str, list[str]] = {}
+    if category not in Category.values:
+        errors["category"] = [f"Choose one of: {', '.join(Category.values)}."]
+    if not summary.strip():
+        errors["summary"] = ["Give the report a short title."]
+    elif len(summary) > SUMMARY_MAX:
+        errors["summary"] = [f"Keep the title under {SUMMARY_MAX} characters."]
+    if not narrative.strip():
+        errors["narrative"] = ["Describe what happened."]
+    elif len(narrative) > NARRATIVE_MAX:
+        errors["narrative"] = [f"Keep the description under {NARRATIVE_MAX} characters."]
+    if occurred_at is not None and occurred_at > timezone.now():
+        errors["occurred_at"] = ["This date is in the future."]
+    if len(subjects) > SUBJECTS_MAX:
+        errors["subjects"] = [f"Name at most {SUBJECTS_MAX} people."]
+    wanted = [s.strip() for s in subjects if s and s.strip()]
+    people = {p.employee_id: p for p in Person.objects.filter(employee_id__in=wanted)}
+    # A subject that is not an employee id is kept as a name the reporter typed.
+    typed = [s for s in wanted if s not in people]
+    if any(len(name) > 200 for name in typed):
+        errors.setdefault("subjects", []).append("A name is longer than 200 characters.")
+    if errors:
+        raise InvalidInput(errors)
+    return list(people.values()), typed
+
+
+def complaint_submit(
+    *,
+    reporter: Any | None,
+    category: str,
+    summary: str,
+    narrative: str,
+    subjects: list[str] | None = None,
+    occurred_at: datetime | None = None,
+    location: str = "",
+    anonymous: bool = False,
+) -> Filed:
+    """File a complaint.
+
+    Changes: creates the Complaint (state ``submitted``, severity from the category) and
+    its Subjects. An anonymous complaint (no reporter, or ``anonymous=True``) keeps no link
+    to any account and gets a receipt key, returned once and stored as an Argon2 hash.
+    Audits ``complaint.submitted`` (category, severity, subject count; never the text).
+    Raises ``InvalidInput`` with field-by-field messages.
+    """
+    subjects = list(subjects or [])
+    people, typed = _validate(category, summary, narrative, subjects, occurred_at)
+    anonymous = anonymous or reporter is None or not getattr(reporter, "is_authenticated", False)
+    receipt_key = new_receipt_key() if anonymous else None
+    key_hash = receipt_hasher().hash(receipt_key) if receipt_key else ""  # before any lock
+
+    complaint = Complaint(
+        category=category,
+        severity=Severity.CRITICAL if category in CRITICAL_CATEGORIES else Severity.STANDARD,
+        summary=summary.strip(), narrative=narrative, occurred_at=occurred_at,
+        location=location.strip(), anonymous=anonymous, receipt_key_hash=key_hash,
+        submitted_at=timezone.now(),
+    )
+    if not anonymous:
+        complaint.reporter_user = reporter
+        complaint.reporter_person = Person.objects.filter(user=reporter).first()
+    with transaction.atomic():
+        for _ in range(5):
+            try:
+                with transaction.atomic():
+                    complaint.save(force_insert=True)
+                break
+            except IntegrityError:  # a reference collision: one in 10^11, draw again
+                complaint.pk = None
+                complaint.reference = new_reference()
+        else:
+            raise RuntimeError("could not draw a free complaint reference")
+        Subject.objects.bulk_create(
+            [Subject(complaint=complaint, person=p) for p in people]
+            + [Subject(complaint=complaint, name_given=name) for name in typed]
+        )
+        actor = (ReporterPrincipal(complaint.pk, complaint.reference) if anonymous else reporter)
+        audit.record(
+            action=Action.COMPLAINT_SUBMITTED, actor=actor, target=complaint,
+            to_state=complaint.state,
+            payload={"category": category, "severity": complaint.severity,
+                     "subjects": len(people) + len(typed), "anonymous": anonymous},
+        )
+    return Filed(complaint=complaint, receipt_key=receipt_key)

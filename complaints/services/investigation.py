@@ -1,0 +1,66 @@
+"""Investigation work that does not move the case: interviews and evidence."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from audit import services as audit
+from audit.actions import Action
+from complaints.errors import InvalidInput, TransitionForbidden
+from complaints.models import Complaint, EvidenceItem, Interview, Person, State
+from complaints.permissions import may_record_findings
+
+
+def _locked_investigation(complaint: Complaint, actor: Any) -> Complaint:
+    locked = (Complaint.objects.select_for_update(of=("self",))
+              .select_related("investigation").get(pk=complaint.pk))
+    if locked.state != State.INVESTIGATING or not may_record_findings(locked, actor):
+        raise TransitionForbidden("only the assigned investigator records work on an open "
+                                  "investigation")
+    return locked
+
+
+def investigation_record_interview(*, complaint: Complaint, actor: Any, notes: str,
+                                   held_at: datetime | None = None,
+                                   interviewee_employee_id: str = "",
+                                   interviewee_name: str = "") -> Interview:
+    """Add an interview to the case's investigation.
+    Audits ``investigation.interview_recorded`` (the interview's id, never its notes)."""
+    if not notes.strip():
+        raise InvalidInput({"notes": ["Write what was said."]})
+    person = None
+    if interviewee_employee_id:
+        person = Person.objects.filter(employee_id=interviewee_employee_id).first()
+        if person is None:
+            raise InvalidInput({"interviewee": ["No one in the directory has this id."]})
+    with transaction.atomic():
+        locked = _locked_investigation(complaint, actor)
+        now = timezone.now()
+        interview = Interview.objects.create(
+            investigation=locked.investigation, interviewee=person,
+            interviewee_name=interviewee_name.strip(), held_at=held_at or now, notes=notes,
+            recorded_by=actor, recorded_at=now,
+        )
+        audit.record(action=Action.INVESTIGATION_INTERVIEW_RECORDED, actor=actor, target=locked,
+                     payload={"interview": interview.pk})
+    return interview
+
+
+def investigation_record_evidence(*, complaint: Complaint, actor: Any,
+                                  description: str) -> EvidenceItem:
+    """Add an evidence note. Audits ``investigation.evidence_recorded``."""
+    if not description.strip():
+        raise InvalidInput({"description": ["Describe the evidence."]})
+    with transaction.atomic():
+        locked = _locked_investigation(complaint, actor)
+        item = EvidenceItem.objects.create(
+            investigation=locked.investigation, description=description, recorded_by=actor,
+            recorded_at=timezone.now(),
+        )
+        audit.record(action=Action.INVESTIGATION_EVIDENCE_RECORDED, actor=actor, target=locked,
+                     payload={"evidence": item.pk})
+    return item

@@ -1,0 +1,66 @@
+"""Production: PostgreSQL, Redis, gunicorn. Refuses to start on a missing or malformed secret."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+from cryptography.fernet import Fernet
+from django.core.exceptions import ImproperlyConfigured
+
+from config.settings.base import *  # noqa: F403
+from config.settings.base import (
+    ALLOWED_HOSTS,
+    AUDIT_SIGNING_KEY,
+    DATABASES,
+    FIELD_ENCRYPTION_KEYS,
+    REDIS_URL,
+    SECRET_KEY,
+    env,
+)
+
+DEBUG = False
+
+
+def _require(condition: bool, message: str) -> None:
+    if not condition:
+        raise ImproperlyConfigured(message)
+
+
+_require(len(SECRET_KEY) >= 50, "DJANGO_SECRET_KEY must be set to at least 50 characters.")
+_require(bool(ALLOWED_HOSTS), "DJANGO_ALLOWED_HOSTS must list the host names served.")
+_require(
+    DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql",
+    "DATABASE_URL must point at PostgreSQL in production.",
+)
+_require(bool(REDIS_URL), "REDIS_URL must be set in production.")
+_require(bool(FIELD_ENCRYPTION_KEYS), "FIELD_ENCRYPTION_KEYS must hold at least one Fernet key.")
+for _key in FIELD_ENCRYPTION_KEYS:
+    try:
+        Fernet(_key)
+    except (ValueError, binascii.Error) as exc:
+        raise ImproperlyConfigured("FIELD_ENCRYPTION_KEYS holds a malformed Fernet key.") from exc
+try:
+    _require(
+        len(base64.b64decode(AUDIT_SIGNING_KEY, validate=True)) == 32,
+        "AUDIT_SIGNING_KEY must be 32 bytes of base64 (an Ed25519 private key).",
+    )
+except binascii.Error as exc:
+    raise ImproperlyConfigured("AUDIT_SIGNING_KEY is not valid base64.") from exc
+
+EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=587)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=True)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="complaints@localhost")
+
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
+SESSION_COOKIE_SECURE = True
+CSRF_COOKIE_SECURE = True
+SECURE_HSTS_SECONDS = 60 * 60 * 24 * 365
+SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+SECURE_HSTS_PRELOAD = True
+SECURE_CONTENT_TYPE_NOSNIFF = True

@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Install (from Debian's packages, where missing) and start PostgreSQL and Redis on
+# loopback only: PostgreSQL on 127.0.0.1:5432, Redis on 127.0.0.1:6379. Idempotent: run it
+# as often as you like; what is installed is not reinstalled, what runs is not restarted.
+set -euo pipefail
+
+PG_USER=${PG_USER:-complaints}
+PG_PASSWORD=${PG_PASSWORD:-complaints}
+PG_DB=${PG_DB:-complaints}
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+
+missing=()
+ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || missing+=(postgresql postgresql-contrib)
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "services: installing ${missing[*]}"
+  $SUDO apt-get update -qq
+  # policy-rc.d 101: the packages must not try to start daemons through an init system
+  # that may not exist here; this script starts them itself.
+  printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+  $SUDO chmod +x /usr/sbin/policy-rc.d
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
+    "${missing[@]}" >/dev/null
+  $SUDO rm -f /usr/sbin/policy-rc.d
+fi
+
+# --- PostgreSQL --------------------------------------------------------------------------
+version=$(ls /usr/lib/postgresql | sort -V | tail -n 1)
+if ! pg_lsclusters -h 2>/dev/null | awk '{print $1, $2}' | grep -q "^$version main$"; then
+  $SUDO pg_createcluster "$version" main --port 5432 >/dev/null
+fi
+conf=/etc/postgresql/$version/main
+$SUDO sed -i "s/^#\?listen_addresses.*/listen_addresses = '127.0.0.1'/" "$conf/postgresql.conf"
+$SUDO sed -i "s/^#\?port = .*/port = 5432/" "$conf/postgresql.conf"
+# Tests run many short connections and eight concurrent writers; benchmarks more.
+grep -q '^max_connections = 200' "$conf/postgresql.conf" \
+  || $SUDO sed -i "s/^#\?max_connections = .*/max_connections = 200/" "$conf/postgresql.conf"
+if ! pg_lsclusters -h | awk -v v="$version" '$1==v && $2=="main" {print $4}' | grep -q online; then
+  $SUDO pg_ctlcluster "$version" main start
+fi
+for _ in $(seq 1 30); do
+  pg_isready -q -h 127.0.0.1 -p 5432 && break
+  sleep 1
+done
+pg_isready -h 127.0.0.1 -p 5432
+
+as_postgres() {
+  if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else sudo -u postgres "$@"; fi
+}
+if [ "$(as_postgres psql -tAc "SELECT 1 FROM pg_roles WHERE rolname='$PG_USER'")" != "1" ]; then
+  # SUPERUSER is for the test suite only: creating test databases and, in clean-up,
+  # session_replication_role past the audit log's triggers. Production uses roles made by
+  # `manage.py audit_db_roles`, which can do neither.
+  as_postgres psql -qc "CREATE ROLE $PG_USER LOGIN SUPERUSER PASSWORD '$PG_PASSWORD'"
+fi
+if [ "$(as_postgres psql -tAc "SELECT 1 FROM pg_database WHERE datname='$PG_DB'")" != "1" ]; then
+  as_postgres createdb -O "$PG_USER" "$PG_DB"
+fi
+
+# --- Redis -------------------------------------------------------------------------------
+if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
+  redis-server --bind 127.0.0.1 --port 6379 --daemonize yes --save '' --appendonly no \
+    --logfile /tmp/redis-complaints.log
+  for _ in $(seq 1 30); do
+    redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 && break
+    sleep 0.5
+  done
+fi
+redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null
+
+echo "services: PostgreSQL postgres://$PG_USER:***@127.0.0.1:5432/$PG_DB and Redis redis://127.0.0.1:6379/0 are up"

@@ -1,0 +1,125 @@
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import pytest
+from django.db import connection
+
+from audit import triggers
+from complaints import roles
+from complaints.models import Category
+from complaints.services import complaint_submit
+from tests.factories import PersonFactory, UserFactory
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # `make test-services` sets REQUIRE_SERVICES: there a test that needs PostgreSQL must
+    # fail when it is missing, never skip. `make test` deselects them with -m.
+    if os.environ.get("REQUIRE_SERVICES") and "postgres" not in os.environ.get(
+        "DATABASE_URL", ""
+    ):
+        raise pytest.UsageError("REQUIRE_SERVICES is set but DATABASE_URL is not PostgreSQL")
+
+
+@pytest.fixture(autouse=True)
+def _services_are_real(request: pytest.FixtureRequest) -> None:
+    if request.node.get_closest_marker("services") and connection.vendor != "postgresql":
+        pytest.fail("this test needs PostgreSQL: run it through `make test-services`")
+
+
+@pytest.fixture
+def committed_db(transactional_db: None) -> Any:
+    """A database whose writes really commit (for threads and processes), cleaned after.
+
+    Clean-up has to get past the audit log's append-only triggers, which is what needs
+    database-superuser rights, as DESIGN.md allows for tests: on PostgreSQL
+    session_replication_role for Django's TRUNCATE, on SQLite the triggers dropped, the
+    log emptied and the triggers put back.
+    """
+    yield
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SET session_replication_role = replica")
+        else:
+            for sql in triggers.DOWN["sqlite"]:
+                cursor.execute(sql)
+            cursor.execute(f"DELETE FROM {triggers.TABLE}")
+            for sql in triggers.UP["sqlite"]:
+                cursor.execute(sql)
+
+
+# --- Personas ------------------------------------------------------------------------------
+
+@pytest.fixture
+def org(db: None) -> dict[str, Any]:
+    """A small org chart: ceo <- vp <- manager <- (accused, reporter)."""
+    ceo = PersonFactory(employee_id="CEO1", name="Chief Executive")
+    vp = PersonFactory(employee_id="VP1", name="Vice President", manager=ceo)
+    manager = PersonFactory(employee_id="MGR1", name="Line Manager", manager=vp)
+    accused = PersonFactory(employee_id="ACC1", name="Accused Person", manager=manager)
+    peer = PersonFactory(employee_id="PEER1", name="Reporter Person", manager=manager)
+    return {"ceo": ceo, "vp": vp, "manager": manager, "accused": accused, "peer": peer}
+
+
+def _staff(username: str, *role_names: str) -> Any:
+    return UserFactory(username=username, roles=list(role_names))
+
+
+@pytest.fixture
+def reporter(org: dict[str, Any]) -> Any:
+    user = UserFactory(username="reporter", email=org["peer"].email)
+    return user
+
+
+@pytest.fixture
+def hr_reviewer(db: None) -> Any:
+    return _staff("hr_reviewer", roles.HR_REVIEWER)
+
+
+@pytest.fixture
+def hr_lead(db: None) -> Any:
+    return _staff("hr_lead", roles.HR_LEAD)
+
+
+@pytest.fixture
+def hr_lead_2(db: None) -> Any:
+    return _staff("hr_lead_2", roles.HR_LEAD)
+
+
+@pytest.fixture
+def investigator(db: None) -> Any:
+    return _staff("investigator", roles.INVESTIGATOR)
+
+
+@pytest.fixture
+def compliance(db: None) -> Any:
+    return _staff("compliance", roles.COMPLIANCE_OFFICER)
+
+
+@pytest.fixture
+def audit_committee(db: None) -> Any:
+    return _staff("audit_committee", roles.AUDIT_COMMITTEE)
+
+
+@pytest.fixture
+def outsider(db: None) -> Any:
+    return UserFactory(username="outsider")
+
+
+@pytest.fixture
+def conflicted(org: dict[str, Any]) -> Any:
+    """An hr_lead who sits above the accused in the management chain."""
+    user = _staff("conflicted_lead", roles.HR_LEAD)
+    org["vp"].user = user
+    org["vp"].save()
+    return user
+
+
+@pytest.fixture
+def filed(reporter: Any, org: dict[str, Any]) -> Any:
+    """A standard complaint filed by the signed-in reporter against the accused."""
+    return complaint_submit(
+        reporter=reporter, category=Category.BULLYING, summary="Shouted at",
+        narrative="He shouts at me in meetings.", subjects=[org["accused"].employee_id],
+    ).complaint
