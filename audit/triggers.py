@@ -23,8 +23,8 @@ UP = {
         CREATE OR REPLACE FUNCTION audit_event_refuse_change() RETURNS trigger
         LANGUAGE plpgsql AS $$
         BEGIN
-            RAISE EXCEPTION '{MESSAGE}: % refused', TG_OP
-                USING ERRCODE = 'insufficient_privilege';
+            RAISE EXCEPTION USING MESSAGE = '{MESSAGE}: ' || TG_OP || ' refused',
+                ERRCODE = 'insufficient_privilege';
         END
         $$
         """,
