@@ -27,7 +27,7 @@ run: seed
 	@echo "  Open http://127.0.0.1:8000/  (admin: http://127.0.0.1:8000/admin/)"
 	@echo "  Stop with Ctrl-C."
 	@echo ""
-	$(VENV)/bin/honcho start
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/honcho start
 
 test: venv
 	$(VENV)/bin/pytest -q -m "not services"

@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from complaints.services.directory import COLUMNS, DirectoryImportError, directory_import
+
+
+class Command(BaseCommand):
+    help = (
+        f"Import the directory from a CSV with the header {','.join(COLUMNS)}. All or "
+        "nothing: any bad line is reported by number and nothing is written."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("file", type=Path)
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        try:
+            text = options["file"].read_text(encoding="utf-8-sig")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise CommandError(f"cannot read {options['file']}: {exc}") from exc
+        try:
+            result = directory_import(text=text)
+        except DirectoryImportError as exc:
+            for line, message in exc.errors:
+                self.stderr.write(f"line {line}: {message}")
+            raise CommandError(f"{len(exc.errors)} problem(s); nothing was imported") from exc
+        self.stdout.write(
+            f"{result.created} created, {result.updated} updated, {result.unchanged} unchanged, "
+            f"{result.linked} linked to accounts"
+        )

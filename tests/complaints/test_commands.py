@@ -1,0 +1,25 @@
+from __future__ import annotations
+
+import io
+
+import pytest
+from django.core.management import call_command
+
+from audit.services import verify
+from complaints.models import Complaint
+
+
+@pytest.mark.django_db
+def test_seed_demo_builds_an_audited_demo_and_is_idempotent() -> None:
+    out = io.StringIO()
+    call_command("seed_demo", stdout=out)
+    text = out.getvalue()
+    assert "hr.reviewer" in text and "demo-reviewer-2026" in text
+    states = set(Complaint.objects.values_list("state", flat=True))
+    assert {"submitted", "acknowledged", "investigating", "dismissal_proposed",
+            "closed"} <= states
+    assert verify().intact
+    again = io.StringIO()
+    call_command("seed_demo", stdout=again)
+    assert "already there" in again.getvalue()
+    assert Complaint.objects.count() == 6
