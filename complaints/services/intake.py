@@ -23,6 +23,7 @@ from complaints.models import (
     Person,
     Severity,
     Subject,
+    Witness,
     new_reference,
 )
 from complaints.permissions import ReporterPrincipal
@@ -53,8 +54,21 @@ def new_receipt_key() -> str:
     )
 
 
-def _validate(category: str, summary: str, narrative: str, subjects: list[str],
-              occurred_at: datetime | None) -> tuple[list[Person], list[str]]:
+def _people(field: str, given: list[str], errors: dict[str, list[str]]
+            ) -> tuple[list[Person], list[str]]:
+    """Directory people by employee id; anything else is kept as a name the reporter typed."""
+    if len(given) > SUBJECTS_MAX:
+        errors[field] = [f"Name at most {SUBJECTS_MAX} people."]
+    wanted = [s.strip() for s in given if s and s.strip()]
+    people = {p.employee_id: p for p in Person.objects.filter(employee_id__in=wanted)}
+    typed = [s for s in wanted if s not in people]
+    if any(len(name) > 200 for name in typed):
+        errors.setdefault(field, []).append("A name is longer than 200 characters.")
+    return list(people.values()), typed
+
+
+def _validate(category: str, summary: str, narrative: str,
+              occurred_at: datetime | None) -> dict[str, list[str]]:
     errors: dict[str, list[str]] = {}
     if category not in Category.values:
         errors["category"] = [f"Choose one of: {', '.join(Category.values)}."]
@@ -68,17 +82,7 @@ def _validate(category: str, summary: str, narrative: str, subjects: list[str],
         errors["narrative"] = [f"Keep the description under {NARRATIVE_MAX} characters."]
     if occurred_at is not None and occurred_at > timezone.now():
         errors["occurred_at"] = ["This date is in the future."]
-    if len(subjects) > SUBJECTS_MAX:
-        errors["subjects"] = [f"Name at most {SUBJECTS_MAX} people."]
-    wanted = [s.strip() for s in subjects if s and s.strip()]
-    people = {p.employee_id: p for p in Person.objects.filter(employee_id__in=wanted)}
-    # A subject that is not an employee id is kept as a name the reporter typed.
-    typed = [s for s in wanted if s not in people]
-    if any(len(name) > 200 for name in typed):
-        errors.setdefault("subjects", []).append("A name is longer than 200 characters.")
-    if errors:
-        raise InvalidInput(errors)
-    return list(people.values()), typed
+    return errors
 
 
 def complaint_submit(
@@ -88,6 +92,7 @@ def complaint_submit(
     summary: str,
     narrative: str,
     subjects: list[str] | None = None,
+    witnesses: list[str] | None = None,
     occurred_at: datetime | None = None,
     location: str = "",
     anonymous: bool = False,
@@ -95,13 +100,17 @@ def complaint_submit(
     """File a complaint.
 
     Changes: creates the Complaint (state ``submitted``, severity from the category) and
-    its Subjects. An anonymous complaint (no reporter, or ``anonymous=True``) keeps no link
-    to any account and gets a receipt key, returned once and stored as an Argon2 hash.
-    Audits ``complaint.submitted`` (category, severity, subject count; never the text).
+    its Subjects and Witnesses (employee ids, or names as typed). An anonymous complaint
+    (no reporter, or ``anonymous=True``) keeps no link to any account and gets a receipt
+    key, returned once and stored as an Argon2 hash.
+    Audits ``complaint.submitted`` (category, severity, counts; never the text).
     Raises ``InvalidInput`` with field-by-field messages.
     """
-    subjects = list(subjects or [])
-    people, typed = _validate(category, summary, narrative, subjects, occurred_at)
+    errors = _validate(category, summary, narrative, occurred_at)
+    people, typed = _people("subjects", list(subjects or []), errors)
+    seen_people, seen_typed = _people("witnesses", list(witnesses or []), errors)
+    if errors:
+        raise InvalidInput(errors)
     anonymous = anonymous or reporter is None or not getattr(reporter, "is_authenticated", False)
     receipt_key = new_receipt_key() if anonymous else None
     key_hash = receipt_hasher().hash(receipt_key) if receipt_key else ""  # before any lock
@@ -131,11 +140,16 @@ def complaint_submit(
             [Subject(complaint=complaint, person=p) for p in people]
             + [Subject(complaint=complaint, name_given=name) for name in typed]
         )
+        Witness.objects.bulk_create(
+            [Witness(complaint=complaint, person=p) for p in seen_people]
+            + [Witness(complaint=complaint, name_given=name) for name in seen_typed]
+        )
         actor = (ReporterPrincipal(complaint.pk, complaint.reference) if anonymous else reporter)
         audit.record(
             action=Action.COMPLAINT_SUBMITTED, actor=actor, target=complaint,
             to_state=complaint.state,
             payload={"category": category, "severity": complaint.severity,
-                     "subjects": len(people) + len(typed), "anonymous": anonymous},
+                     "subjects": len(people) + len(typed),
+                     "witnesses": len(seen_people) + len(seen_typed), "anonymous": anonymous},
         )
     return Filed(complaint=complaint, receipt_key=receipt_key)

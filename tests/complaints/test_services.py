@@ -77,16 +77,18 @@ def test_filing_writes_submitted_event_without_the_text(reporter: Any, org: dict
     filed = services.complaint_submit(
         reporter=reporter, category=Category.SEXUAL_ASSAULT, summary="Assault at offsite",
         narrative="He followed me to my room.", subjects=["ACC1", "Someone Unlisted"],
+        witnesses=["PEER1"],
     )
     complaint = filed.complaint
     assert complaint.severity == Severity.CRITICAL
     assert filed.receipt_key is None
     assert complaint.subjects.count() == 2
+    assert complaint.witnesses.get().person.employee_id == "PEER1"
     event = last_event()
     assert event.action == "complaint.submitted"
     assert event.to_state == "submitted"
     assert json.loads(event.payload) == {"anonymous": False, "category": "sexual_assault",
-                                         "severity": "critical", "subjects": 2}
+                                         "severity": "critical", "subjects": 2, "witnesses": 1}
     assert "followed" not in event.payload and "Unlisted" not in event.payload
 
 
