@@ -115,7 +115,7 @@ def directory_import(*, text: str, actor: Any = audit.SYSTEM) -> ImportResult:
         manager = values["manager_employee_id"]
         if manager and manager not in rows and manager not in existing:
             errors.append((line_of[eid], f"{eid}: manager {manager} is not in the directory"))
-    managers = {eid: mgr for eid, (_, mgr) in existing.items()}
+    managers: dict[str, str | None] = {eid: mgr for eid, (_, mgr) in existing.items()}
     managers.update({eid: v["manager_employee_id"] or None for eid, v in rows.items()})
     errors += _cycles(managers, line_of)
     if errors:

@@ -311,5 +311,7 @@ def complaint_transition(*, complaint: Complaint, actor: Any, name: str,
 
 def available_transitions(complaint: Complaint, actor: Any) -> list[str]:
     """The transitions this actor may take now, in lifecycle order."""
-    allowed = {t.name for t in complaint.get_available_user_state_transitions(actor)}
+    # FSMField adds get_available_user_<field>_transitions to the model at class creation.
+    transitions = complaint.get_available_user_state_transitions(actor)  # type: ignore[attr-defined]
+    allowed = {t.name for t in transitions}
     return [name for name in TRANSITIONS if name in allowed]

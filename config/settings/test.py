@@ -7,5 +7,5 @@ from config.settings.local import *  # noqa: F403
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 CELERY_TASK_ALWAYS_EAGER = False
-CELERY_BEAT_SCHEDULE: dict[str, object] = {}
+CELERY_BEAT_SCHEDULE = {}
 RECEIPT_KEY_ARGON2 = {"time_cost": 1, "memory_cost": 8, "parallelism": 1}
