@@ -117,22 +117,54 @@ def record(
     target_type, target_id = target_ref(target)
     text = canonical_payload(payload)
 
-    # Everything above runs before the lock; only the append itself holds it.
-    head = _lock_head()
-    seq = head.seq + 1
-    now = timezone.now()
-    digest = event_hash(
-        head.hash, seq, format_time(now), who.type, who.id, action.value,
-        target_type, target_id, from_state, to_state, text,
-    )
-    event = AuditEvent(
+    # Everything above runs before the lock; only the append holds it, for two statements.
+    with connection.cursor() as cursor:
+        seq, prev_hash = _take_next_seq(cursor)
+        now = timezone.now()
+        digest = event_hash(
+            prev_hash, seq, format_time(now), who.type, who.id, action.value,
+            target_type, target_id, from_state, to_state, text,
+        )
+        row = [seq, connection.ops.adapt_datetimefield_value(now), who.type, who.id,
+               action.value, target_type, target_id, from_state, to_state, text, prev_hash,
+               digest]
+        if connection.vendor == "postgresql":
+            cursor.execute(f"WITH appended AS ({_INSERT_SQL}) {_MOVE_HEAD_SQL}", [*row, digest])
+        else:
+            cursor.execute(_INSERT_SQL, row)
+            cursor.execute(_MOVE_HEAD_SQL, [digest])
+    return AuditEvent(
         seq=seq, occurred_at=now, actor_type=who.type, actor_id=who.id, action=action.value,
         target_type=target_type, target_id=target_id, from_state=from_state,
-        to_state=to_state, payload=text, prev_hash=head.hash, hash=digest,
+        to_state=to_state, payload=text, prev_hash=prev_hash, hash=digest,
     )
-    event.save(force_insert=True)
-    ChainHead.objects.filter(pk=1).update(seq=seq, hash=digest)
-    return event
+
+
+_EVENT_COLUMNS = (
+    "seq, occurred_at, actor_type, actor_id, action, target_type, target_id, "
+    "from_state, to_state, payload, prev_hash, hash"
+)
+_INSERT_SQL = (
+    f"INSERT INTO {AuditEvent._meta.db_table} ({_EVENT_COLUMNS}) "  # noqa: S608
+    f"VALUES ({', '.join(['%s'] * 12)})"
+)
+_MOVE_HEAD_SQL = f"UPDATE {ChainHead._meta.db_table} SET hash = %s WHERE id = 1"  # noqa: S608
+# One statement takes the head's row lock (held to commit, which serialises appends) and
+# the next sequence number; RETURNING gives the new seq and the still-unchanged hash.
+_NEXT_SEQ_SQL = (
+    f"UPDATE {ChainHead._meta.db_table} SET seq = seq + 1 WHERE id = 1 "  # noqa: S608
+    "RETURNING seq, hash"
+)
+
+
+def _take_next_seq(cursor: Any) -> tuple[int, str]:
+    cursor.execute(_NEXT_SEQ_SQL)
+    taken = cursor.fetchone()
+    if taken is None:  # only on a database emptied since its migration created the head
+        _lock_head()
+        cursor.execute(_NEXT_SEQ_SQL)
+        taken = cursor.fetchone()
+    return int(taken[0]), str(taken[1])
 
 
 # --- Verification -------------------------------------------------------------------------
@@ -154,12 +186,6 @@ class VerifyResult:
         }
 
 
-_VERIFY_COLUMNS = (
-    "seq, occurred_at, actor_type, actor_id, action, target_type, target_id, "
-    "from_state, to_state, payload, prev_hash, hash"
-)
-
-
 def _stream_rows(batch: int) -> Iterator[tuple[Any, ...]]:
     # On PostgreSQL chunked_cursor is a server-side cursor inside a transaction: constant
     # memory however long the log. On SQLite a plain cursor steps through rows lazily; no
@@ -167,7 +193,7 @@ def _stream_rows(batch: int) -> Iterator[tuple[Any, ...]]:
     in_txn = transaction.atomic() if connection.vendor == "postgresql" else nullcontext()
     with in_txn, connection.chunked_cursor() as cursor:
         cursor.execute(
-            f"SELECT {_VERIFY_COLUMNS} FROM {AuditEvent._meta.db_table} ORDER BY seq"  # noqa: S608
+            f"SELECT {_EVENT_COLUMNS} FROM {AuditEvent._meta.db_table} ORDER BY seq"  # noqa: S608
         )
         while rows := cursor.fetchmany(batch):
             yield from rows

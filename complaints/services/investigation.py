@@ -16,8 +16,7 @@ from complaints.permissions import may_record_findings
 
 
 def _locked_investigation(complaint: Complaint, actor: Any) -> Complaint:
-    locked = (Complaint.objects.select_for_update(of=("self",))
-              .select_related("investigation").get(pk=complaint.pk))
+    locked = Complaint.objects.select_for_update().get(pk=complaint.pk)
     if locked.state != State.INVESTIGATING or not may_record_findings(locked, actor):
         raise TransitionForbidden("only the assigned investigator records work on an open "
                                   "investigation")

@@ -32,9 +32,11 @@ REASON_MAX = 10_000
 
 
 def _lock(complaint: Complaint) -> Complaint:
+    # Encrypted text a transition never reads is not fetched, so not decrypted, under the
+    # lock. The investigation loads lazily: only the findings steps look at it.
     return (
-        Complaint.objects.select_for_update(of=("self",))
-        .select_related("investigation")
+        Complaint.objects.select_for_update()
+        .defer("summary", "narrative", "location")
         .get(pk=complaint.pk)
     )
 
