@@ -117,21 +117,20 @@ def record(
     target_type, target_id = target_ref(target)
     text = canonical_payload(payload)
 
-    # Everything above runs before the lock; only the append holds it, for two statements.
+    # Everything above runs before the lock; only the append itself holds it.
+    now = timezone.now()
+    fields = [who.type, who.id, action.value, target_type, target_id, from_state, to_state, text]
     with connection.cursor() as cursor:
-        seq, prev_hash = _take_next_seq(cursor)
-        now = timezone.now()
-        digest = event_hash(
-            prev_hash, seq, format_time(now), who.type, who.id, action.value,
-            target_type, target_id, from_state, to_state, text,
-        )
-        row = [seq, connection.ops.adapt_datetimefield_value(now), who.type, who.id,
-               action.value, target_type, target_id, from_state, to_state, text, prev_hash,
-               digest]
         if connection.vendor == "postgresql":
-            cursor.execute(f"WITH appended AS ({_INSERT_SQL}) {_MOVE_HEAD_SQL}", [*row, digest])
+            # One round trip: the database function locks, hashes, inserts and moves the
+            # head (migration 0003), so the lock is held for one statement and the commit.
+            cursor.execute(_APPEND_SQL, [now, *fields])
+            seq, prev_hash, digest = cursor.fetchone()
         else:
-            cursor.execute(_INSERT_SQL, row)
+            seq, prev_hash = _take_next_seq(cursor)
+            digest = event_hash(prev_hash, seq, format_time(now), *fields)
+            stored_time = connection.ops.adapt_datetimefield_value(now)
+            cursor.execute(_INSERT_SQL, [seq, stored_time, *fields, prev_hash, digest])
             cursor.execute(_MOVE_HEAD_SQL, [digest])
     return AuditEvent(
         seq=seq, occurred_at=now, actor_type=who.type, actor_id=who.id, action=action.value,
@@ -140,6 +139,10 @@ def record(
     )
 
 
+_APPEND_SQL = (
+    "SELECT new_seq, new_prev_hash, new_hash "
+    "FROM audit_append(%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+)
 _EVENT_COLUMNS = (
     "seq, occurred_at, actor_type, actor_id, action, target_type, target_id, "
     "from_state, to_state, payload, prev_hash, hash"

@@ -13,10 +13,11 @@ from audit.actions import Action
 from complaints.errors import InvalidInput, TransitionForbidden
 from complaints.models import Complaint, EvidenceItem, Interview, Person, State
 from complaints.permissions import may_record_findings
+from complaints.services.lifecycle import lock_complaint
 
 
 def _locked_investigation(complaint: Complaint, actor: Any) -> Complaint:
-    locked = Complaint.objects.select_for_update().get(pk=complaint.pk)
+    locked = lock_complaint(complaint)
     if locked.state != State.INVESTIGATING or not may_record_findings(locked, actor):
         raise TransitionForbidden("only the assigned investigator records work on an open "
                                   "investigation")

@@ -5,10 +5,11 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from django_fsm import can_proceed, has_transition_perm
 
@@ -20,25 +21,49 @@ from complaints.errors import InvalidInput, TransitionForbidden, TransitionNotAl
 from complaints.models import CaseNote, Complaint, Investigation, Outcome
 from complaints.permissions import is_reporter
 
-# Columns a transition may change; saved with update_fields so encrypted text is not
-# re-encrypted on every step.
+# What permissions and transitions read: the row lock fetches only these, so a step does
+# not build (or decrypt) the whole complaint.
+_LOCK_FIELDS = ("id", "reference", "state", "category", "severity", "reporter_user",
+                "assignee", "dismissal_proposed_by", "withdrawal_requested_at")
+# What a transition may change; a step saves only those it did change.
 _STATE_COLUMNS = (
     "state", "assignee", "dismissal_proposed_by", "withdrawal_requested_at", "acknowledged_at",
     "investigation_started_at", "dismissal_proposed_at", "findings_recorded_at", "resolved_at",
-    "ended_at", "reopened_at", "updated_at",
+    "ended_at", "reopened_at",
 )
+_FIELDS = {field.name: field for field in Complaint._meta.concrete_fields}
+_STATE_ATTNAMES = {_FIELDS[name].attname: name for name in _STATE_COLUMNS}
+_MISSING = object()
+
+
+def _changed_columns(before: dict[str, Any], complaint: Complaint) -> list[str]:
+    after = complaint.__dict__
+    changed = [name for attname, name in _STATE_ATTNAMES.items()
+               if attname in after and after[attname] != before.get(attname, _MISSING)]
+    return [*changed, "updated_at"]
+
 
 REASON_MAX = 10_000
 
 
-def _lock(complaint: Complaint) -> Complaint:
-    # Encrypted text a transition never reads is not fetched, so not decrypted, under the
-    # lock. The investigation loads lazily: only the findings steps look at it.
-    return (
-        Complaint.objects.select_for_update()
-        .defer("summary", "narrative", "location")
-        .get(pk=complaint.pk)
-    )
+@lru_cache(maxsize=4)
+def _lock_sql(vendor: str) -> str:
+    # Every step starts here, so the statement is built once from the model's own metadata
+    # rather than compiled by the ORM on each call (a third of a step's CPU).
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(str(_FIELDS[name].column)) for name in _LOCK_FIELDS)
+    table = quote(Complaint._meta.db_table)
+    sql = f"SELECT {columns} FROM {table} WHERE {quote(str(_FIELDS['id'].column))} = %s"  # noqa: S608
+    return sql + (" FOR UPDATE" if connection.features.has_select_for_update else "")
+
+
+def lock_complaint(complaint: Complaint) -> Complaint:
+    """The complaint row, locked to the end of the transaction, with only what permissions
+    and transitions read. Other fields (and the investigation) load lazily if asked for."""
+    found = list(Complaint.objects.raw(_lock_sql(connection.vendor), [complaint.pk]))
+    if not found:
+        raise Complaint.DoesNotExist(f"no complaint {complaint.pk}")
+    return found[0]
 
 
 def _reason_note(complaint: Complaint, actor: Any, action: Action, reason: str,
@@ -82,7 +107,7 @@ def _step(
     """
     reason = _clean_reason(reason, required=reason_required)
     with transaction.atomic():
-        locked = _lock(complaint)
+        locked = lock_complaint(complaint)
         method = getattr(locked, name)
         if not can_proceed(method):
             raise TransitionNotAllowed(name, locked.state)
@@ -90,9 +115,10 @@ def _step(
             raise TransitionForbidden(f"you may not {name.replace('_', ' ')} this case")
         payload = prepare(locked) if prepare else {}
         before = locked.state
+        snapshot = {k: v for k, v in locked.__dict__.items() if k in _STATE_ATTNAMES}
         now = timezone.now()
         method(by=actor, at=now)
-        locked.save(update_fields=_STATE_COLUMNS)
+        locked.save(update_fields=_changed_columns(snapshot, locked))
         if after:
             after(locked, now)
         payload |= _reason_note(locked, actor, action, reason, now)
@@ -235,7 +261,7 @@ def complaint_withdraw(*, complaint: Complaint, actor: Any, reason: str = "") ->
     that compliance decides (audits ``complaint.withdrawal_requested``); compliance then
     takes ``withdraw`` to end it or ``decline_withdrawal`` to carry on."""
     with transaction.atomic():
-        locked = _lock(complaint)
+        locked = lock_complaint(complaint)
         if locked.is_critical and is_reporter(locked, actor):
             return _request_withdrawal(locked, actor, reason)
         return _step(complaint=locked, actor=actor, name="withdraw",
@@ -264,7 +290,7 @@ def complaint_decline_withdrawal(*, complaint: Complaint, actor: Any, reason: st
 
     reason = _clean_reason(reason, required=True)
     with transaction.atomic():
-        locked = _lock(complaint)
+        locked = lock_complaint(complaint)
         if not may_decline_withdrawal(locked, actor):
             raise TransitionForbidden("you may not decide this withdrawal")
         now = timezone.now()

@@ -246,3 +246,22 @@ def test_the_scheduled_verification_puts_its_outcome_on_the_record() -> None:
     last = AuditEvent.objects.order_by("-seq").first()
     assert last.action == "audit.chain_verified"
     assert json.loads(last.payload)["events"] == 2
+
+
+@pytest.mark.django_db
+def test_awkward_text_hashes_the_same_in_the_database_and_in_python() -> None:
+    # On PostgreSQL the database computes each hash and Python verifies it; on SQLite
+    # Python does both. Quotes, backslashes, control characters and non-ASCII text must
+    # encode the same way in both.
+    awkward = 'quote " back \\ nl \n tab \t cr \r bell \x07 unit \x1f é 中文 \u2028 😀'
+    short = 'q"\\\n\x07é中😀'
+    with transaction.atomic():
+        services.record(action=Action.AUDIT_CHAIN_VERIFIED, actor=services.ActorRef("user", short),
+                        target=("complaint", short), from_state=short, to_state=short,
+                        payload={"k": awkward, "n": -7, "b": True, "z": None, "l": [1, "x"]})
+    append(2)
+    assert services.verify().intact
+    stored = AuditEvent.objects.get(seq=1)
+    assert stored.hash == event_hash(
+        stored.prev_hash, 1, format_time(stored.occurred_at), "user", short,
+        "audit.chain_verified", "complaint", short, short, short, stored.payload)
