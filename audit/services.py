@@ -28,7 +28,13 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from audit.actions import Action
-from audit.chain import GENESIS_HASH, canonical_payload, event_hash, format_time
+from audit.chain import (
+    GENESIS_HASH,
+    POSTGRES_TIME_FORMAT,
+    canonical_payload,
+    event_hash,
+    format_time,
+)
 from audit.models import AuditEvent, ChainHead
 
 
@@ -191,20 +197,26 @@ class VerifyResult:
 
 def _stream_rows(batch: int) -> Iterator[tuple[Any, ...]]:
     # On PostgreSQL chunked_cursor is a server-side cursor inside a transaction: constant
-    # memory however long the log. On SQLite a plain cursor steps through rows lazily; no
+    # memory however long the log, and the database formats each time (on its own core)
+    # exactly as format_time does. On SQLite a plain cursor steps through rows lazily; no
     # transaction there, since an IMMEDIATE one would hold the write lock for the walk.
-    in_txn = transaction.atomic() if connection.vendor == "postgresql" else nullcontext()
+    postgres = connection.vendor == "postgresql"
+    columns = _EVENT_COLUMNS
+    if postgres:
+        columns = columns.replace(
+            "occurred_at", f"to_char(occurred_at AT TIME ZONE 'UTC', '{POSTGRES_TIME_FORMAT}')")
+    in_txn = transaction.atomic() if postgres else nullcontext()
     with in_txn, connection.chunked_cursor() as cursor:
-        cursor.execute(
-            f"SELECT {_EVENT_COLUMNS} FROM {AuditEvent._meta.db_table} ORDER BY seq"  # noqa: S608
-        )
+        cursor.execute(f"SELECT {columns} FROM {AuditEvent._meta.db_table} ORDER BY seq")  # noqa: S608
         while rows := cursor.fetchmany(batch):
             yield from rows
 
 
 def _utc_text(value: datetime | str) -> str:
-    if isinstance(value, str):  # SQLite hands back the stored text, in UTC.
-        value = datetime.fromisoformat(value)
+    if isinstance(value, str):
+        if value.endswith("Z"):  # already formatted by PostgreSQL
+            return value
+        value = datetime.fromisoformat(value)  # SQLite hands back its stored text, in UTC
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     return format_time(value)
