@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import (
@@ -36,6 +36,15 @@ from audit.chain import (
     format_time,
 )
 from audit.models import AuditEvent, ChainHead
+
+
+class Appended(NamedTuple):
+    """What ``record`` appended: enough to point at the event without reading it back."""
+
+    seq: int
+    occurred_at: datetime
+    prev_hash: str
+    hash: str
 
 
 @dataclass(frozen=True)
@@ -107,7 +116,7 @@ def record(
     from_state: str = "",
     to_state: str = "",
     payload: dict[str, Any] | None = None,
-) -> AuditEvent:
+) -> Appended:
     """Append one event to the chain, inside the caller's transaction.
 
     Changes: inserts an ``AuditEvent`` and moves the ``ChainHead``.
@@ -138,11 +147,7 @@ def record(
             stored_time = connection.ops.adapt_datetimefield_value(now)
             cursor.execute(_INSERT_SQL, [seq, stored_time, *fields, prev_hash, digest])
             cursor.execute(_MOVE_HEAD_SQL, [digest])
-    return AuditEvent(
-        seq=seq, occurred_at=now, actor_type=who.type, actor_id=who.id, action=action.value,
-        target_type=target_type, target_id=target_id, from_state=from_state,
-        to_state=to_state, payload=text, prev_hash=prev_hash, hash=digest,
-    )
+    return Appended(seq, now, prev_hash, digest)
 
 
 _APPEND_SQL = (

@@ -93,7 +93,9 @@ ENDED = [State.CLOSED, State.DISMISSED, State.WITHDRAWN]
 
 
 class Complaint(FSMModelMixin, models.Model):
-    reference = models.CharField(max_length=12, unique=True, default=new_reference, editable=False)
+    # Unique through a constraint, not unique=True, so PostgreSQL builds no second
+    # (LIKE-pattern) index on it: every index is written again on each transition.
+    reference = models.CharField(max_length=12, default=new_reference, editable=False)
     category = models.CharField(max_length=32, choices=Category.choices)
     severity = models.CharField(max_length=16, choices=Severity.choices)
     summary = EncryptedTextField()
@@ -106,20 +108,22 @@ class Complaint(FSMModelMixin, models.Model):
         related_name="reported_complaints",
     )
     reporter_person = models.ForeignKey(
-        Person, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        Person, null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+        db_index=False,
     )
     # Argon2 hash of an anonymous reporter's receipt key; the key itself is shown once.
     receipt_key_hash = models.CharField(max_length=200, blank=True)
 
     state = FSMField(default=State.SUBMITTED, choices=State.choices, protected=True)
     escalation_level = models.PositiveSmallIntegerField(default=0)
+    # No index of its own: complaint_assignee_state leads with it.
     assignee = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
-        related_name="assigned_complaints",
+        related_name="assigned_complaints", db_index=False,
     )
     dismissal_proposed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
-        related_name="+",
+        related_name="+", db_index=False,
     )
     withdrawal_requested_at = models.DateTimeField(null=True, blank=True)
 
@@ -134,6 +138,9 @@ class Complaint(FSMModelMixin, models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["reference"], name="complaint_reference_unique"),
+        ]
         indexes = [
             models.Index(fields=["state", "submitted_at"], name="complaint_state_submitted"),
             models.Index(fields=["assignee", "state"], name="complaint_assignee_state"),

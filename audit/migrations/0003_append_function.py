@@ -15,13 +15,13 @@ CREATE OR REPLACE FUNCTION audit_append(
     OUT new_seq bigint, OUT new_prev_hash text, OUT new_hash text)
 LANGUAGE plpgsql AS $$
 BEGIN
-    UPDATE audit_chainhead AS h SET seq = h.seq + 1 WHERE h.id = 1
-        RETURNING h.seq, h.hash INTO new_seq, new_prev_hash;
+    SELECT h.seq + 1, h.hash INTO new_seq, new_prev_hash
+        FROM audit_chainhead AS h WHERE h.id = 1 FOR UPDATE;
     IF NOT FOUND THEN
         INSERT INTO audit_chainhead (id, seq, hash) VALUES (1, 0, repeat('0', 64))
             ON CONFLICT (id) DO NOTHING;
-        UPDATE audit_chainhead AS h SET seq = h.seq + 1 WHERE h.id = 1
-            RETURNING h.seq, h.hash INTO new_seq, new_prev_hash;
+        SELECT h.seq + 1, h.hash INTO new_seq, new_prev_hash
+            FROM audit_chainhead AS h WHERE h.id = 1 FOR UPDATE;
     END IF;
     new_hash := encode(sha256(convert_to(
         new_prev_hash || E'\n' || '[' || new_seq::text
@@ -36,7 +36,7 @@ BEGIN
                                   target_id, from_state, to_state, payload, prev_hash, hash)
         VALUES (new_seq, p_occurred_at, p_actor_type, p_actor_id, p_action, p_target_type,
                 p_target_id, p_from_state, p_to_state, p_payload, new_prev_hash, new_hash);
-    UPDATE audit_chainhead AS h SET hash = new_hash WHERE h.id = 1;
+    UPDATE audit_chainhead AS h SET seq = new_seq, hash = new_hash WHERE h.id = 1;
 END
 $$
 """

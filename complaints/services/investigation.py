@@ -13,7 +13,7 @@ from audit.actions import Action
 from complaints.errors import InvalidInput, TransitionForbidden
 from complaints.models import Complaint, EvidenceItem, Interview, Person, State
 from complaints.permissions import may_record_findings
-from complaints.services.lifecycle import lock_complaint
+from complaints.services.locking import lock_complaint
 
 
 def _locked_investigation(complaint: Complaint, actor: Any) -> Complaint:

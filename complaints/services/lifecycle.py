@@ -5,11 +5,10 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from datetime import datetime
-from functools import lru_cache
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 from django_fsm import can_proceed, has_transition_perm
 
@@ -20,50 +19,9 @@ from complaints.conflicts import is_conflicted
 from complaints.errors import InvalidInput, TransitionForbidden, TransitionNotAllowed
 from complaints.models import CaseNote, Complaint, Investigation, Outcome
 from complaints.permissions import is_reporter
-
-# What permissions and transitions read: the row lock fetches only these, so a step does
-# not build (or decrypt) the whole complaint.
-_LOCK_FIELDS = ("id", "reference", "state", "category", "severity", "reporter_user",
-                "assignee", "dismissal_proposed_by", "withdrawal_requested_at")
-# What a transition may change; a step saves only those it did change.
-_STATE_COLUMNS = (
-    "state", "assignee", "dismissal_proposed_by", "withdrawal_requested_at", "acknowledged_at",
-    "investigation_started_at", "dismissal_proposed_at", "findings_recorded_at", "resolved_at",
-    "ended_at", "reopened_at",
-)
-_FIELDS = {field.name: field for field in Complaint._meta.concrete_fields}
-_STATE_ATTNAMES = {_FIELDS[name].attname: name for name in _STATE_COLUMNS}
-_MISSING = object()
-
-
-def _changed_columns(before: dict[str, Any], complaint: Complaint) -> list[str]:
-    after = complaint.__dict__
-    changed = [name for attname, name in _STATE_ATTNAMES.items()
-               if attname in after and after[attname] != before.get(attname, _MISSING)]
-    return [*changed, "updated_at"]
-
+from complaints.services.locking import lock_complaint, save_changed, snapshot
 
 REASON_MAX = 10_000
-
-
-@lru_cache(maxsize=4)
-def _lock_sql(vendor: str) -> str:
-    # Every step starts here, so the statement is built once from the model's own metadata
-    # rather than compiled by the ORM on each call (a third of a step's CPU).
-    quote = connection.ops.quote_name
-    columns = ", ".join(quote(str(_FIELDS[name].column)) for name in _LOCK_FIELDS)
-    table = quote(Complaint._meta.db_table)
-    sql = f"SELECT {columns} FROM {table} WHERE {quote(str(_FIELDS['id'].column))} = %s"  # noqa: S608
-    return sql + (" FOR UPDATE" if connection.features.has_select_for_update else "")
-
-
-def lock_complaint(complaint: Complaint) -> Complaint:
-    """The complaint row, locked to the end of the transaction, with only what permissions
-    and transitions read. Other fields (and the investigation) load lazily if asked for."""
-    found = list(Complaint.objects.raw(_lock_sql(connection.vendor), [complaint.pk]))
-    if not found:
-        raise Complaint.DoesNotExist(f"no complaint {complaint.pk}")
-    return found[0]
 
 
 def _reason_note(complaint: Complaint, actor: Any, action: Action, reason: str,
@@ -115,10 +73,10 @@ def _step(
             raise TransitionForbidden(f"you may not {name.replace('_', ' ')} this case")
         payload = prepare(locked) if prepare else {}
         before = locked.state
-        snapshot = {k: v for k, v in locked.__dict__.items() if k in _STATE_ATTNAMES}
+        unchanged = snapshot(locked)
         now = timezone.now()
         method(by=actor, at=now)
-        locked.save(update_fields=_changed_columns(snapshot, locked))
+        save_changed(locked, unchanged)
         if after:
             after(locked, now)
         payload |= _reason_note(locked, actor, action, reason, now)
@@ -274,8 +232,9 @@ def _request_withdrawal(locked: Complaint, actor: Any, reason: str) -> Complaint
     if not has_transition_perm(locked.withdraw, actor):
         raise TransitionForbidden("a withdrawal has already been asked for")
     now = timezone.now()
+    unchanged = snapshot(locked)
     locked.withdrawal_requested_at = now
-    locked.save(update_fields=["withdrawal_requested_at", "updated_at"])
+    save_changed(locked, unchanged)
     payload = _reason_note(locked, actor, Action.COMPLAINT_WITHDRAWAL_REQUESTED,
                            _clean_reason(reason, required=False), now)
     audit.record(action=Action.COMPLAINT_WITHDRAWAL_REQUESTED, actor=actor, target=locked,
@@ -294,8 +253,9 @@ def complaint_decline_withdrawal(*, complaint: Complaint, actor: Any, reason: st
         if not may_decline_withdrawal(locked, actor):
             raise TransitionForbidden("you may not decide this withdrawal")
         now = timezone.now()
+        unchanged = snapshot(locked)
         locked.withdrawal_requested_at = None
-        locked.save(update_fields=["withdrawal_requested_at", "updated_at"])
+        save_changed(locked, unchanged)
         payload = _reason_note(locked, actor, Action.COMPLAINT_WITHDRAWAL_DECLINED, reason, now)
         audit.record(action=Action.COMPLAINT_WITHDRAWAL_DECLINED, actor=actor, target=locked,
                      from_state=locked.state, to_state=locked.state, payload=payload)

@@ -16,7 +16,7 @@ from audit.chain import event_hash, format_time
 from audit.models import AuditEvent
 
 
-def append(n: int = 1) -> list[AuditEvent]:
+def append(n: int = 1) -> list[services.Appended]:
     with transaction.atomic():
         return [
             services.record(action=Action.AUDIT_CHAIN_VERIFIED, actor=services.SYSTEM,
@@ -105,9 +105,13 @@ def test_raw_sql_cannot_update_or_delete_audit_events(sql: str) -> None:
 
 @pytest.mark.django_db
 def test_the_orm_cannot_update_or_delete_audit_events_either() -> None:
-    event = append(1)[0]
+    append(1)
+    event = AuditEvent.objects.get(seq=1)
     with pytest.raises(DatabaseError), transaction.atomic():
         AuditEvent.objects.filter(seq=1).update(action="complaint.closed")
+    with pytest.raises(DatabaseError), transaction.atomic():
+        event.action = "complaint.closed"
+        event.save()
     with pytest.raises(DatabaseError), transaction.atomic():
         event.delete()
     assert AuditEvent.objects.get(seq=1).action == Action.AUDIT_CHAIN_VERIFIED
