@@ -40,6 +40,13 @@ def raw(sql: str, params: list[Any] | None = None) -> None:
         cursor.execute(sql, params or [])
 
 
+def hash_as(row: AuditEvent, prev_hash: str, action: str) -> str:
+    """The hash ``row`` would have with another action and previous hash: a forger's work."""
+    return event_hash(prev_hash, row.seq, format_time(row.occurred_at), row.actor_type,
+                      row.actor_id, action, row.target_type, row.target_id, row.from_state,
+                      row.to_state, row.payload)
+
+
 def rewrite_event(seq: int, **changes: str) -> None:
     """Edit a row past the triggers, as someone with the database owner's rights could."""
     for sql in triggers.DOWN[connection.vendor]:
@@ -146,10 +153,8 @@ def test_verify_audit_names_the_event_edited_behind_the_triggers(column: str, va
 def test_verify_audit_catches_a_recomputed_event_by_the_next_link() -> None:
     append(6)
     row = AuditEvent.objects.get(seq=3)
-    forged = event_hash(row.prev_hash, 3, format_time(row.occurred_at), row.actor_type,
-                        row.actor_id, "complaint.closed", row.target_type, row.target_id,
-                        row.from_state, row.to_state, row.payload)
-    rewrite_event(3, action="complaint.closed", hash=forged)
+    rewrite_event(3, action="complaint.closed",
+                  hash=hash_as(row, row.prev_hash, "complaint.closed"))
     result = services.verify()
     assert (result.intact, result.first_broken_seq) == (False, 4)
 
@@ -196,9 +201,7 @@ def test_rewriting_the_whole_chain_is_caught_by_an_earlier_checkpoint(tmp_path: 
     prev = AuditEvent.objects.get(seq=1).hash
     for row in AuditEvent.objects.filter(seq__gte=2).order_by("seq"):
         action = "complaint.closed" if row.seq == 2 else row.action
-        digest = event_hash(prev, row.seq, format_time(row.occurred_at), row.actor_type,
-                            row.actor_id, action, row.target_type, row.target_id,
-                            row.from_state, row.to_state, row.payload)
+        digest = hash_as(row, prev, action)
         raw(f"UPDATE {triggers.TABLE} SET action = %s, prev_hash = %s, hash = %s "  # noqa: S608
             "WHERE seq = %s", [action, prev, digest, row.seq])
         prev = digest
