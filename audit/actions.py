@@ -23,6 +23,9 @@ class Action(StrEnum):
     COMPLAINT_WITHDRAWAL_REQUESTED = "complaint.withdrawal_requested"
     COMPLAINT_WITHDRAWAL_DECLINED = "complaint.withdrawal_declined"
     COMPLAINT_REOPENED = "complaint.reopened"
+    # Deadlines: the sweep's work, always by the system.
+    COMPLAINT_ESCALATED = "complaint.escalated"
+    COMPLAINT_REPLY_WINDOW_EXPIRED = "complaint.reply_window_expired"
     # Investigation work that does not change state.
     INVESTIGATION_INTERVIEW_RECORDED = "investigation.interview_recorded"
     INVESTIGATION_EVIDENCE_RECORDED = "investigation.evidence_recorded"

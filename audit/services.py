@@ -154,6 +154,63 @@ _APPEND_SQL = (
     "SELECT new_seq, new_prev_hash, new_hash "
     "FROM audit_append(%s, %s, %s, %s, %s, %s, %s, %s, %s)"
 )
+@dataclass(frozen=True)
+class Entry:
+    """One event for ``record_many``; the same fields ``record`` takes."""
+
+    action: Action | str
+    actor: Any
+    target: Any = None
+    from_state: str = ""
+    to_state: str = ""
+    payload: dict[str, Any] | None = None
+
+
+def record_many(entries: list[Entry]) -> list[Appended]:
+    """Append a batch of events under one lock of the chain head (the sweep's path).
+
+    Same rules and errors as ``record``; the events get consecutive sequence numbers and
+    one timestamp, in the order given.
+    """
+    if not entries:
+        return []
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("audit.record_many must be called inside the caller's transaction")
+    prepared = []
+    for entry in entries:
+        _check_payload(entry.payload or {})
+        who = actor_ref(entry.actor)
+        target_type, target_id = target_ref(entry.target)
+        prepared.append([who.type, who.id, Action(entry.action).value, target_type, target_id,
+                         entry.from_state, entry.to_state, canonical_payload(entry.payload)])
+    appended: list[Appended] = []
+    with connection.cursor() as cursor:
+        seq, prev_hash = _lock_head_row(cursor)
+        now = timezone.now()
+        when, stored_time = format_time(now), connection.ops.adapt_datetimefield_value(now)
+        rows = []
+        for fields in prepared:
+            seq += 1
+            digest = event_hash(prev_hash, seq, when, *fields)
+            rows.append([seq, stored_time, *fields, prev_hash, digest])
+            appended.append(Appended(seq, now, prev_hash, digest))
+            prev_hash = digest
+        cursor.executemany(_INSERT_SQL, rows)
+        cursor.execute(_SET_HEAD_SQL, [seq, prev_hash])
+    return appended
+
+
+def _lock_head_row(cursor: Any) -> tuple[int, str]:
+    sql = _HEAD_SQL + (" FOR UPDATE" if connection.features.has_select_for_update else "")
+    cursor.execute(sql)
+    row = cursor.fetchone()
+    if row is None:  # only on a database emptied since its migration created the head
+        _lock_head()
+        cursor.execute(sql)
+        row = cursor.fetchone()
+    return int(row[0]), str(row[1])
+
+
 _EVENT_COLUMNS = (
     "seq, occurred_at, actor_type, actor_id, action, target_type, target_id, "
     "from_state, to_state, payload, prev_hash, hash"
@@ -162,6 +219,8 @@ _INSERT_SQL = (
     f"INSERT INTO {AuditEvent._meta.db_table} ({_EVENT_COLUMNS}) "  # noqa: S608
     f"VALUES ({', '.join(['%s'] * 12)})"
 )
+_HEAD_SQL = f"SELECT seq, hash FROM {ChainHead._meta.db_table} WHERE id = 1"  # noqa: S608
+_SET_HEAD_SQL = f"UPDATE {ChainHead._meta.db_table} SET seq = %s, hash = %s WHERE id = 1"  # noqa: S608
 _MOVE_HEAD_SQL = f"UPDATE {ChainHead._meta.db_table} SET hash = %s WHERE id = 1"  # noqa: S608
 # One statement takes the head's row lock (held to commit, which serialises appends) and
 # the next sequence number; RETURNING gives the new seq and the still-unchanged hash.

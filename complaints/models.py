@@ -121,6 +121,11 @@ class Complaint(FSMModelMixin, models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
         related_name="assigned_complaints", db_index=False,
     )
+    # Compliance joins as co-owner at escalation level 2 (and stays).
+    co_owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+        related_name="co_owned_complaints", db_index=False,
+    )
     dismissal_proposed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
         related_name="+", db_index=False,
@@ -179,6 +184,11 @@ class Complaint(FSMModelMixin, models.Model):
                 permission=perm.may_reply)
     def reporter_replies(self, *, by: Any, at: Any) -> None:
         pass
+
+    @transition(field=state, source=State.AWAITING_REPORTER, target=State.ACKNOWLEDGED,
+                permission=perm.only_the_system)
+    def reply_window_expired(self, *, by: Any, at: Any) -> None:
+        """The reporter did not answer in time: the case goes back to the handler."""
 
     @transition(field=state, source=State.ACKNOWLEDGED, target=State.DISMISSAL_PROPOSED,
                 permission=perm.may_handle)

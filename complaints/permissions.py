@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from audit.services import ActorRef
+from audit.services import SYSTEM, ActorRef
 from complaints import roles
 from complaints.conflicts import is_conflicted
 
@@ -49,6 +49,10 @@ def _staff(complaint: Complaint, who: Any, allowed: frozenset[str]) -> bool:
         and not is_reporter(complaint, who)
         and not is_conflicted(who, complaint)
     )
+
+
+def only_the_system(complaint: Complaint, who: Any) -> bool:
+    return who == SYSTEM
 
 
 def may_handle(complaint: Complaint, who: Any) -> bool:

@@ -9,13 +9,16 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from audit import services as audit
 from audit.actions import Action
+from complaints.conflicts import conflicted_person_ids
 from complaints.errors import InvalidInput
 from complaints.models import (
+    AUDIT_COMMITTEE_CATEGORIES,
     CRITICAL_CATEGORIES,
     REFERENCE_ALPHABET,
     Category,
@@ -27,6 +30,10 @@ from complaints.models import (
     new_reference,
 )
 from complaints.permissions import ReporterPrincipal
+from complaints.roles import AUDIT_COMMITTEE
+from escalation.models import Notification
+from escalation.services import notifications
+from escalation.services.deadlines import deadlines_follow
 
 SUMMARY_MAX = 200
 NARRATIVE_MAX = 50_000
@@ -83,6 +90,20 @@ def _validate(category: str, summary: str, narrative: str,
     if occurred_at is not None and occurred_at > timezone.now():
         errors["occurred_at"] = ["This date is in the future."]
     return errors
+
+
+def _tell_audit_committee(complaint: Complaint) -> None:
+    # SOX 301: the audit committee receives accounting and fraud complaints on filing;
+    # a member who is conflicted on this one is not told.
+    conflicted = conflicted_person_ids(complaint)
+    members = (get_user_model().objects.filter(is_active=True, groups__name=AUDIT_COMMITTEE)
+               .select_related("person").order_by("pk"))
+    notifications.enqueue([
+        notifications.build(kind=Notification.Kind.FILED, complaint=complaint,
+                            now=complaint.submitted_at, recipient=member)
+        for member in members
+        if getattr(getattr(member, "person", None), "pk", None) not in conflicted
+    ])
 
 
 def complaint_submit(
@@ -144,6 +165,10 @@ def complaint_submit(
             [Witness(complaint=complaint, person=p) for p in seen_people]
             + [Witness(complaint=complaint, name_given=name) for name in seen_typed]
         )
+        deadlines_follow(complaint=complaint, before="", after=complaint.state,
+                         now=complaint.submitted_at)
+        if category in AUDIT_COMMITTEE_CATEGORIES:
+            _tell_audit_committee(complaint)
         actor = (ReporterPrincipal(complaint.pk, complaint.reference) if anonymous else reporter)
         audit.record(
             action=Action.COMPLAINT_SUBMITTED, actor=actor, target=complaint,

@@ -20,6 +20,8 @@ from complaints.errors import InvalidInput, TransitionForbidden, TransitionNotAl
 from complaints.models import CaseNote, Complaint, Investigation, Outcome
 from complaints.permissions import is_reporter
 from complaints.services.locking import lock_complaint, save_changed, snapshot
+from escalation.models import Deadline
+from escalation.services.deadlines import deadlines_follow
 
 REASON_MAX = 10_000
 
@@ -57,6 +59,7 @@ def _step(
     reason_required: bool = False,
     prepare: Callable[[Complaint], dict[str, Any]] | None = None,
     after: Callable[[Complaint, datetime], None] | None = None,
+    deadline_outcome: str = Deadline.Outcome.MET,
 ) -> Complaint:
     """Lock, check state then permission, transition, save, audit: one transaction.
 
@@ -77,6 +80,8 @@ def _step(
         now = timezone.now()
         method(by=actor, at=now)
         save_changed(locked, unchanged)
+        deadlines_follow(complaint=locked, before=before, after=locked.state, now=now,
+                         outcome=deadline_outcome)
         if after:
             after(locked, now)
         payload |= _reason_note(locked, actor, action, reason, now)
@@ -260,6 +265,14 @@ def complaint_decline_withdrawal(*, complaint: Complaint, actor: Any, reason: st
         audit.record(action=Action.COMPLAINT_WITHDRAWAL_DECLINED, actor=actor, target=locked,
                      from_state=locked.state, to_state=locked.state, payload=payload)
     return locked
+
+
+def complaint_reply_window_expired(*, complaint: Complaint) -> Complaint:
+    """awaiting_reporter -> acknowledged, by the system, when the reporter has not replied
+    in time: the handler's clocks run again. Audits ``complaint.reply_window_expired``."""
+    return _step(complaint=complaint, actor=audit.SYSTEM, name="reply_window_expired",
+                 action=Action.COMPLAINT_REPLY_WINDOW_EXPIRED,
+                 deadline_outcome=Deadline.Outcome.EXPIRED)
 
 
 def complaint_reopen(*, complaint: Complaint, actor: Any, reason: str) -> Complaint:

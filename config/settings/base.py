@@ -166,3 +166,23 @@ RECEIPT_KEY_ARGON2 = {
     "memory_cost": env.int("RECEIPT_KEY_ARGON2_MEMORY_KIB", default=65536),
     "parallelism": 4,
 }
+
+# --- Deadlines and escalation ---------------------------------------------------------------
+# The organisation's calendar: business days are Monday to Friday except the public holidays
+# of this country (and subdivision), counted in this time zone.
+ORG_TIME_ZONE = env.str("ORG_TIME_ZONE", default="Europe/London")
+ORG_HOLIDAYS_COUNTRY = env.str("ORG_HOLIDAYS_COUNTRY", default="GB")
+ORG_HOLIDAYS_SUBDIVISION = env.str("ORG_HOLIDAYS_SUBDIVISION", default="ENG") or None
+# How long a worker may hold a notification before another may take it over (it died).
+NOTIFICATION_LEASE_SECONDS = env.int("NOTIFICATION_LEASE_SECONDS", default=300)
+NOTIFICATION_MAX_ATTEMPTS = env.int("NOTIFICATION_MAX_ATTEMPTS", default=12)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="complaints@localhost")
+SWEEP_EVERY_SECONDS = env.float("SWEEP_EVERY_SECONDS", default=60.0)
+CELERY_BEAT_SCHEDULE["escalation-sweep"] = {
+    "task": "escalation.tasks.sweep_deadlines",
+    "schedule": SWEEP_EVERY_SECONDS,
+}
+CELERY_BEAT_SCHEDULE["notifications-deliver"] = {
+    "task": "escalation.tasks.deliver_notifications",
+    "schedule": SWEEP_EVERY_SECONDS,
+}

@@ -10,7 +10,7 @@ import base64
 import hashlib
 
 from config.settings.base import *  # noqa: F403
-from config.settings.base import ALLOWED_HOSTS, env
+from config.settings.base import ALLOWED_HOSTS, VAR_DIR, env
 
 DEBUG = env.bool("DJANGO_DEBUG", default=True)
 SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="dev-only-secret-key-not-for-production")
@@ -26,7 +26,8 @@ AUDIT_SIGNING_KEY = env.str(
     "AUDIT_SIGNING_KEY",
     default=base64.b64encode(hashlib.sha256(b"dev-audit-signing-key").digest()).decode(),
 )
-EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+EMAIL_FILE_PATH = env.str("EMAIL_FILE_PATH", default=str(VAR_DIR / "mail"))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},

@@ -53,10 +53,29 @@ def people(reporter: Any, hr_reviewer: Any, hr_lead: Any, investigator: Any, com
             "audit_committee": audit_committee, "outsider": outsider, "conflicted": conflicted}
 
 
+# Taken only by the system (the sweep), never through the web or the API.
+SYSTEM_ONLY = {("reply_window_expired", "awaiting_reporter")}
+
+
 def test_the_table_covers_every_transition_of_the_model() -> None:
     declared = {(t.name, t.source) for t in Complaint._meta.get_field("state")
                 .get_all_transitions(Complaint)}
-    assert declared == SOURCES
+    assert declared == SOURCES | SYSTEM_ONLY
+
+
+@pytest.mark.parametrize("persona", PERSONAS)
+def test_nobody_but_the_system_expires_the_reply_window(persona: str, filed: Complaint,
+                                                       people: dict[str, Any]) -> None:
+    from audit.services import SYSTEM
+    from complaints.services import complaint_reply_window_expired
+
+    complaint = drive(filed, "awaiting_reporter", people)
+    assert "reply_window_expired" not in available_transitions(complaint, people[persona])
+    assert [t.name for t in complaint.get_available_user_state_transitions(SYSTEM)] == [
+        "reply_window_expired"]
+    after = complaint_reply_window_expired(complaint=complaint)
+    assert after.state == "acknowledged"
+    assert AuditEvent.objects.order_by("-seq").first().actor_type == "system"
 
 
 @pytest.mark.parametrize("persona", PERSONAS)

@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils import timezone
+
+from escalation.services.sweep import sweep
+
+
+class Command(BaseCommand):
+    help = (
+        "One escalation pass over every missed deadline: the same service the beat task "
+        "runs every minute. --now simulates a later time; --dry-run lists what is due."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--now", help="ISO 8601 time to sweep as of (default: now)")
+        parser.add_argument("--dry-run", action="store_true", help="list, change nothing")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        now = None
+        if options["now"]:
+            try:
+                now = datetime.fromisoformat(options["now"])
+            except ValueError as exc:
+                raise CommandError(f"--now is not an ISO 8601 time: {options['now']}") from exc
+            if timezone.is_naive(now):
+                now = timezone.make_aware(now)
+        result = sweep(now=now, dry_run=options["dry_run"])
+        if options["dry_run"]:
+            for reference, kind, level, due_at in result.due:
+                when = f"{due_at:%Y-%m-%d %H:%M}"
+                self.stdout.write(f"{reference}  {kind:<15} level {level}  due {when}")
+            self.stdout.write(f"{len(result.due)} deadline(s) due; nothing changed (dry run)")
+            return
+        self.stdout.write(
+            f"{result.escalated} escalated, {result.replies_expired} reply window(s) expired, "
+            f"{len(result.failed)} failed, in {result.passes} pass(es)")
+        if result.failed:
+            raise CommandError(f"complaints that could not be processed: {result.failed}")

@@ -1,0 +1,136 @@
+"""The notification outbox: rows written with the event that causes them, delivered by a
+worker, marked delivered once."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.mail import EmailMessage
+from django.db import connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from complaints.models import Complaint
+from escalation.models import Notification
+
+log = logging.getLogger(__name__)
+
+# What each notification says. Never who handles the case, never what it is about beyond
+# its reference: mail leaves the system.
+TEXTS: dict[str, tuple[str, str]] = {
+    Notification.Kind.FILED: (
+        "Report {ref} filed ({category})",
+        "A {category} report, {ref}, was filed. It is copied to the audit committee as "
+        "SOX 301 requires for accounting and fraud reports.",
+    ),
+    Notification.Kind.ESCALATED: (
+        "Case {ref} escalated to you (level {level})",
+        "A deadline on case {ref} was missed and the case has been escalated to you at "
+        "level {level}. Open it in the staff workspace.",
+    ),
+    Notification.Kind.REMINDER: (
+        "Deadline missed on case {ref}",
+        "A deadline on case {ref}, assigned to you, was missed. The case has been escalated.",
+    ),
+    Notification.Kind.REPORTER_ESCALATED: (
+        "Your report {ref} has been escalated",
+        "Your report {ref} was not handled in time, so it has been escalated to more senior "
+        "people in the organisation. You will hear from them.",
+    ),
+}
+
+
+def build(*, kind: str, complaint: Complaint, now: datetime, recipient: Any = None,
+          for_reporter: bool = False, **context: Any) -> Notification:
+    subject, body = TEXTS[kind]
+    values = {"ref": complaint.reference, "category": complaint.category, **context}
+    email = ""
+    if recipient is not None:
+        email = recipient.email or ""
+    return Notification(
+        recipient=recipient, for_reporter=for_reporter, complaint=complaint, kind=kind,
+        subject=subject.format(**values), body=body.format(**values), created_at=now,
+        email=email, next_attempt_at=now,
+    )
+
+
+def enqueue(notifications: list[Notification]) -> None:
+    """Write outbox rows in the caller's transaction and wake a worker after it commits."""
+    if not notifications:
+        return
+    Notification.objects.bulk_create(notifications)
+    transaction.on_commit(_wake_delivery)
+
+
+def _wake_delivery() -> None:
+    from escalation.tasks import deliver_notifications
+
+    try:
+        deliver_notifications.delay()
+    except Exception:  # noqa: BLE001 - the broker is down: beat's next tick delivers anyway
+        log.warning("could not wake a notification worker; the next beat tick will deliver")
+
+
+def backoff(attempts: int) -> timedelta:
+    return timedelta(seconds=min(30 * 2 ** max(attempts - 1, 0), 3600))
+
+
+@dataclass
+class Delivered:
+    sent: int = 0
+    failed: int = 0
+
+
+def _claim(limit: int, now: datetime) -> list[int]:
+    lease = now + timedelta(seconds=settings.NOTIFICATION_LEASE_SECONDS)
+    with transaction.atomic():
+        due = (Notification.objects
+               .filter(Q(claimed_until=None) | Q(claimed_until__lt=now), delivered_at=None,
+                       next_attempt_at__lte=now,
+                       attempts__lt=settings.NOTIFICATION_MAX_ATTEMPTS)
+               .exclude(email="").order_by("next_attempt_at"))
+        if connection.features.has_select_for_update_skip_locked:
+            due = due.select_for_update(skip_locked=True)
+        ids = list(due.values_list("pk", flat=True)[:limit])
+        # The conditional update is the claim: a second worker racing for the same rows
+        # updates none of them.
+        Notification.objects.filter(
+            Q(claimed_until=None) | Q(claimed_until__lt=now), pk__in=ids, delivered_at=None,
+        ).update(claimed_until=lease)
+        return list(Notification.objects.filter(pk__in=ids, claimed_until=lease)
+                    .values_list("pk", flat=True))
+
+
+def deliver_pending(*, limit: int = 200, now: datetime | None = None) -> Delivered:
+    """Send claimed notifications by email and mark each delivered once.
+
+    A worker that dies mid-way leaves its rows claimed until the lease runs out; then any
+    worker takes them again. The message id is the notification's own, so a mail system
+    that saw a message before the crash recognises the resend.
+    """
+    now = now or timezone.now()
+    result = Delivered()
+    for pk in _claim(limit, now):
+        note = Notification.objects.get(pk=pk)
+        try:
+            EmailMessage(
+                subject=note.subject, body=note.body, to=[note.email],
+                from_email=settings.DEFAULT_FROM_EMAIL,
+                headers={"Message-ID": f"<notification-{note.pk}@complaints>"},
+            ).send()
+        except Exception as exc:  # noqa: BLE001 - any mail failure is retried later
+            Notification.objects.filter(pk=pk).update(
+                attempts=note.attempts + 1, claimed_until=None,
+                next_attempt_at=timezone.now() + backoff(note.attempts + 1),
+                last_error=str(exc)[:500])
+            result.failed += 1
+            log.warning("notification %s not delivered: %s", pk, exc)
+            continue
+        Notification.objects.filter(pk=pk, delivered_at=None).update(
+            delivered_at=timezone.now(), attempts=note.attempts + 1, claimed_until=None)
+        result.sent += 1
+    return result

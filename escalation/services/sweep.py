@@ -1,0 +1,278 @@
+"""The sweep: find missed deadlines, claim each exactly once, escalate in batches.
+
+Run every minute by one Celery beat entry and by ``manage.py sweep_deadlines``. Several
+sweeps may run at once: complaints are locked in id order with SKIP LOCKED (so sweeps and
+handlers never deadlock and a case a handler holds is left for the next pass), and a
+deadline is claimed by a conditional UPDATE that only one transaction can win. The
+handler's transition closes the same deadline under the same row lock, so a missed
+deadline ends exactly one way: met by the handler or escalated by the sweep.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.db import connection, transaction
+from django.utils import timezone
+
+from audit import services as audit
+from audit.actions import Action
+from complaints import roles
+from complaints.conflicts import conflicted_person_ids_many
+from complaints.models import Complaint
+from escalation.models import Deadline, Escalation, Kind, Notification
+from escalation.policy import ESCALATION, Policies
+from escalation.services import notifications
+
+log = logging.getLogger(__name__)
+
+TOP_LEVEL = 3
+# Who each level goes to (DESIGN.md): senior HR, then compliance, then the audit committee.
+LEVEL_ROLE = {1: roles.HR_LEAD, 2: roles.COMPLIANCE_OFFICER, 3: roles.AUDIT_COMMITTEE}
+
+
+@dataclass
+class SweepResult:
+    escalated: int = 0
+    replies_expired: int = 0
+    passes: int = 0
+    failed: list[int] = field(default_factory=list)
+    due: list[tuple[str, str, int, datetime]] = field(default_factory=list)  # dry run
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"escalated": self.escalated, "replies_expired": self.replies_expired,
+                "passes": self.passes, "failed": len(self.failed)}
+
+
+def _due(now: datetime, limit: int, skip: set[int]) -> list[tuple[int, int, str]]:
+    # Served by the partial index deadline_due_running (closed_at IS NULL AND paused_at IS
+    # NULL, on due_at).
+    rows = (Deadline.objects.filter(closed_at=None, paused_at=None, due_at__lte=now)
+            .exclude(complaint_id__in=skip).order_by("due_at")
+            .values_list("pk", "complaint_id", "kind")[:limit])
+    return list(rows)
+
+
+def sweep(*, now: datetime | None = None, batch_size: int = 1000,
+          dry_run: bool = False) -> SweepResult:
+    """Escalate every missed deadline, passing again until nothing is due.
+
+    After downtime a case that missed several deadlines climbs the levels it missed, in
+    order, in successive passes. Changes and audits per ``_escalate_batch``; a batch that
+    fails is retried one case at a time, and a case that still fails is logged and left
+    for the next sweep, never a crash loop.
+    """
+    now = now or timezone.now()
+    result = SweepResult()
+    if dry_run:
+        result.due = [
+            (d.complaint.reference, d.kind, d.level, d.due_at)
+            for d in Deadline.objects.filter(closed_at=None, paused_at=None, due_at__lte=now)
+            .select_related("complaint").only("kind", "level", "due_at", "complaint__reference")
+            .order_by("due_at")
+        ]
+        return result
+    policies = Policies()
+    staff = _staff_by_role()
+    skip: set[int] = set()
+    while batch := _due(now, batch_size, skip):
+        result.passes += 1
+        expired = sorted({cid for _, cid, kind in batch if kind == Kind.REPORTER_REPLY})
+        for cid in expired:
+            if _safely(lambda cid=cid: _expire_reply_window(cid), cid, skip, result):
+                result.replies_expired += 1
+        missed = sorted({cid for _, cid, kind in batch if kind != Kind.REPORTER_REPLY})
+        if not missed:
+            continue
+        try:
+            result.escalated += _escalate_batch(missed, now, policies, staff)
+        except Exception:  # noqa: BLE001 - isolate the case that breaks the batch
+            for cid in missed:
+                escalated = _safely(lambda cid=cid: _escalate_batch([cid], now, policies, staff),
+                                    cid, skip, result)
+                result.escalated += escalated or 0
+    return result
+
+
+def _safely(work: Any, complaint_id: int, skip: set[int], result: SweepResult) -> Any:
+    try:
+        return work()
+    except Exception:
+        log.exception("sweep: complaint %s could not be processed; skipped this sweep",
+                      complaint_id)
+        skip.add(complaint_id)
+        result.failed.append(complaint_id)
+        return None
+
+
+def _expire_reply_window(complaint_id: int) -> bool:
+    from complaints.services import complaint_reply_window_expired
+
+    complaint_reply_window_expired(complaint=Complaint(pk=complaint_id))
+    return True
+
+
+def _staff_by_role() -> dict[str, list[Any]]:
+    users = (get_user_model().objects.filter(is_active=True, groups__name__in=LEVEL_ROLE.values())
+             .select_related("person").prefetch_related("groups").order_by("pk").distinct())
+    by_role: dict[str, list[Any]] = defaultdict(list)
+    for user in users:
+        for group in user.groups.all():
+            by_role[group.name].append(user)
+    return by_role
+
+
+def _person_id(user: Any) -> int | None:
+    person = getattr(user, "person", None)  # a missing person raises an AttributeError
+    return person.pk if person is not None else None
+
+
+def _claim(complaint_ids: list[int], now: datetime) -> list[tuple[int, int, str, Any]]:
+    """Close the missed deadlines of these (locked) complaints as escalated; only the
+    transaction whose UPDATE matches a deadline gets it back."""
+    marks = ", ".join(["%s"] * len(complaint_ids))
+    table = Deadline._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET closed_at = %s, outcome = %s "  # noqa: S608
+            f"WHERE complaint_id IN ({marks}) AND closed_at IS NULL AND paused_at IS NULL "
+            f"AND due_at <= %s AND kind <> %s RETURNING id, complaint_id, kind, due_at",
+            [now, Deadline.Outcome.ESCALATED, *complaint_ids, now, Kind.REPORTER_REPLY],
+        )
+        return [(row[0], row[1], row[2], row[3]) for row in cursor.fetchall()]
+
+
+def _escalate_batch(complaint_ids: list[int], now: datetime, policies: Policies,
+                    staff: dict[str, list[Any]]) -> int:
+    """Escalate these complaints one level each, in one transaction.
+
+    Changes: the missed deadlines (closed as escalated), each complaint's escalation level,
+    assignee (level 1, an hr_lead) and co-owner (level 2, compliance); a new, shorter
+    deadline of each missed kind at the new level; an ``Escalation`` row; outbox rows for
+    the new owners, the reminded assignee and (from level 2) the reporter.
+    Audits ``complaint.escalated`` once per complaint, by the system.
+    """
+    with transaction.atomic():
+        locked_q = (Complaint.objects.filter(pk__in=complaint_ids).order_by("pk")
+                    .only("id", "reference", "state", "category", "severity", "escalation_level",
+                          "assignee_id", "co_owner_id", "reporter_user_id", "anonymous"))
+        if connection.features.has_select_for_update_skip_locked:
+            locked_q = locked_q.select_for_update(skip_locked=True, of=("self",))
+        locked = {c.pk: c for c in locked_q}
+        if not locked:
+            return 0
+        claimed = _claim(sorted(locked), now)
+        by_complaint: dict[int, list[tuple[int, str, datetime]]] = defaultdict(list)
+        for deadline_id, cid, kind, due_at in claimed:
+            by_complaint[cid].append((deadline_id, kind, _aware(due_at)))
+        if not by_complaint:
+            return 0
+        conflicted = conflicted_person_ids_many(by_complaint)
+        reporters = _reporters({uid for cid in by_complaint
+                                if (uid := locked[cid].reporter_user_id) is not None})
+        plan = _Plan(now)
+        for cid, missed in by_complaint.items():
+            plan.escalate(locked[cid], missed, conflicted[cid], staff, policies, reporters)
+        plan.write()
+    return len(by_complaint)
+
+
+def _aware(value: datetime | str) -> datetime:
+    if isinstance(value, str):  # SQLite's RETURNING hands back the stored text
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _reporters(user_ids: set[int]) -> dict[int, Any]:
+    return get_user_model().objects.in_bulk(list(user_ids)) if user_ids else {}
+
+
+class _Plan:
+    """Everything one batch writes, gathered and then written in a few statements."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+        self.complaints: list[Complaint] = []
+        self.deadlines: list[Deadline] = []
+        self.escalations: list[Escalation] = []
+        self.notes: list[Notification] = []
+        self.events: list[audit.Entry] = []
+
+    def escalate(self, complaint: Complaint, missed: list[tuple[int, str, datetime]],
+                 conflicted: set[int], staff: dict[str, list[Any]], policies: Policies,
+                 reporters: dict[int, Any]) -> None:
+        before = complaint.escalation_level
+        level, chosen, skipped = before, [], []
+        # One level up; a level whose people are all conflicted is skipped to the next.
+        while level < TOP_LEVEL:
+            level += 1
+            chosen = self._eligible(LEVEL_ROLE[level], complaint, conflicted, staff)
+            if chosen:
+                break
+            skipped.append(level)
+        if before == TOP_LEVEL:  # already at the top: the committee hears again
+            chosen = self._eligible(LEVEL_ROLE[TOP_LEVEL], complaint, conflicted, staff)
+        if not chosen:
+            log.error("complaint %s: nobody left to escalate to at level %s",
+                      complaint.reference, level)
+        owner = chosen[complaint.pk % len(chosen)] if chosen else None
+        notify = [owner] if owner and level < TOP_LEVEL else chosen
+        if level == 1 and owner is not None:
+            if complaint.assignee_id and complaint.assignee_id != owner.pk:
+                previous = next((u for role in staff.values() for u in role
+                                 if u.pk == complaint.assignee_id), None)
+                self.notes += [notifications.build(
+                    kind=Notification.Kind.REMINDER, complaint=complaint, now=self.now,
+                    recipient=previous)] if previous is not None else []
+            complaint.assignee_id = owner.pk
+        if level == 2 and owner is not None:
+            complaint.co_owner_id = owner.pk
+        complaint.escalation_level = level
+        complaint.updated_at = self.now
+        self.complaints.append(complaint)
+        self.notes += [notifications.build(kind=Notification.Kind.ESCALATED, complaint=complaint,
+                                           now=self.now, recipient=user, level=level)
+                       for user in notify]
+        reporter_told = level >= 2 and before < 2
+        if reporter_told:
+            self.notes.append(notifications.build(
+                kind=Notification.Kind.REPORTER_ESCALATED, complaint=complaint, now=self.now,
+                recipient=reporters.get(complaint.reporter_user_id or 0), for_reporter=True))
+        duration = policies.duration(ESCALATION, complaint.category, complaint.severity)
+        for deadline_id, kind, due_at in missed:
+            # Climb from the missed due time, so a sweep after downtime walks the levels in
+            # order; at the top, from now, so reminders do not pile up.
+            base = due_at if level < TOP_LEVEL else max(due_at, self.now)
+            self.deadlines.append(Deadline(complaint_id=complaint.pk, kind=kind, level=level,
+                                           started_at=self.now, due_at=duration.after(base)))
+            self.escalations.append(Escalation(
+                complaint_id=complaint.pk, deadline_id=deadline_id, level=level,
+                raised_at=self.now, recipients=[u.pk for u in notify],
+                reporter_told=reporter_told))
+        self.events.append(audit.Entry(
+            action=Action.COMPLAINT_ESCALATED, actor=audit.SYSTEM, target=complaint,
+            from_state=complaint.state, to_state=complaint.state,
+            payload={"from_level": before, "level": level, "skipped_levels": skipped,
+                     "missed": sorted(kind for _, kind, _ in missed),
+                     "deadlines": sorted(d for d, _, _ in missed),
+                     "recipients": [u.pk for u in notify], "reporter_told": reporter_told}))
+
+    @staticmethod
+    def _eligible(role: str, complaint: Complaint, conflicted: set[int],
+                  staff: dict[str, list[Any]]) -> list[Any]:
+        return [u for u in staff.get(role, [])
+                if u.pk != complaint.reporter_user_id and _person_id(u) not in conflicted]
+
+    def write(self) -> None:
+        Complaint.objects.bulk_update(
+            self.complaints, ["escalation_level", "assignee", "co_owner", "updated_at"],
+            batch_size=500)
+        Deadline.objects.bulk_create(self.deadlines, batch_size=1000)
+        Escalation.objects.bulk_create(self.escalations, batch_size=1000)
+        notifications.enqueue(self.notes)
+        audit.record_many(self.events)
