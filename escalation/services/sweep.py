@@ -173,11 +173,13 @@ def _escalate_batch(complaint_ids: list[int], now: datetime, policies: Policies,
         if not by_complaint:
             return 0
         conflicted = conflicted_person_ids_many(by_complaint)
-        reporters = _reporters({uid for cid in by_complaint
-                                if (uid := locked[cid].reporter_user_id) is not None})
+        # The reporters (told from level 2) and the assignees being replaced (reminded).
+        users = _users({uid for cid in by_complaint for uid in
+                        (locked[cid].reporter_user_id, locked[cid].assignee_id)
+                        if uid is not None})
         plan = _Plan(now)
         for cid, missed in by_complaint.items():
-            plan.escalate(locked[cid], missed, conflicted[cid], staff, policies, reporters)
+            plan.escalate(locked[cid], missed, conflicted[cid], staff, policies, users)
         plan.write()
     return len(by_complaint)
 
@@ -188,7 +190,7 @@ def _aware(value: datetime | str) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def _reporters(user_ids: set[int]) -> dict[int, Any]:
+def _users(user_ids: set[int]) -> dict[int, Any]:
     return get_user_model().objects.in_bulk(list(user_ids)) if user_ids else {}
 
 
@@ -205,7 +207,7 @@ class _Plan:
 
     def escalate(self, complaint: Complaint, missed: list[tuple[int, str, datetime]],
                  conflicted: set[int], staff: dict[str, list[Any]], policies: Policies,
-                 reporters: dict[int, Any]) -> None:
+                 users: dict[int, Any]) -> None:
         before = complaint.escalation_level
         level, chosen, skipped = before, [], []
         # One level up; a level whose people are all conflicted is skipped to the next.
@@ -223,12 +225,11 @@ class _Plan:
         owner = chosen[complaint.pk % len(chosen)] if chosen else None
         notify = [owner] if owner and level < TOP_LEVEL else chosen
         if level == 1 and owner is not None:
-            if complaint.assignee_id and complaint.assignee_id != owner.pk:
-                previous = next((u for role in staff.values() for u in role
-                                 if u.pk == complaint.assignee_id), None)
-                self.notes += [notifications.build(
+            previous = users.get(complaint.assignee_id or 0)
+            if previous is not None and previous.pk != owner.pk:
+                self.notes.append(notifications.build(
                     kind=Notification.Kind.REMINDER, complaint=complaint, now=self.now,
-                    recipient=previous)] if previous is not None else []
+                    recipient=previous))
             complaint.assignee_id = owner.pk
         if level == 2 and owner is not None:
             complaint.co_owner_id = owner.pk
@@ -242,7 +243,7 @@ class _Plan:
         if reporter_told:
             self.notes.append(notifications.build(
                 kind=Notification.Kind.REPORTER_ESCALATED, complaint=complaint, now=self.now,
-                recipient=reporters.get(complaint.reporter_user_id or 0), for_reporter=True))
+                recipient=users.get(complaint.reporter_user_id or 0), for_reporter=True))
         duration = policies.duration(ESCALATION, complaint.category, complaint.severity)
         for deadline_id, kind, due_at in missed:
             # Climb from the missed due time, so a sweep after downtime walks the levels in

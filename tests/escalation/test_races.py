@@ -1,0 +1,94 @@
+"""Concurrent sweeps and handlers on PostgreSQL: every missed deadline ends exactly once."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.utils import timezone
+
+from audit.models import AuditEvent
+from audit.services import verify
+from complaints import roles
+from complaints.errors import TransitionNotAllowed
+from complaints.models import Complaint
+from complaints.services import complaint_acknowledge
+from escalation.models import Deadline, Escalation
+from escalation.services.sweep import sweep
+from tests.audit.test_postgres import run_together
+from tests.factories import ComplaintFactory, UserFactory
+
+pytestmark = pytest.mark.services
+
+
+def overdue_complaints(n: int) -> list[Complaint]:
+    past = timezone.now() - timedelta(days=30)
+    complaints = [ComplaintFactory(submitted_at=past) for _ in range(n)]
+    Deadline.objects.bulk_create([
+        Deadline(complaint=c, kind="acknowledge", started_at=past, due_at=past + timedelta(days=7))
+        for c in complaints])
+    return complaints
+
+
+def test_two_sweeps_at_once_escalate_each_missed_deadline_once(committed_db: None) -> None:
+    for role in (roles.HR_LEAD, roles.COMPLIANCE_OFFICER, roles.AUDIT_COMMITTEE):
+        UserFactory(username=role, roles=[role])
+    complaints = overdue_complaints(60)
+    now = timezone.now()
+    results: list[int] = []
+
+    def work(index: int) -> None:
+        # Small batches so the two sweeps interleave.
+        results.append(sweep(now=now, batch_size=7).escalated)
+
+    assert run_together(2, work) == []
+    # Catching up climbs each complaint through the levels it missed (the next level's
+    # deadline is counted from the missed time, also in the past); every (complaint,
+    # level) is escalated exactly once, whichever sweep did it.
+    pairs = list(Escalation.objects.values_list("complaint_id", "level"))
+    assert len(pairs) == len(set(pairs))
+    assert sum(results) == len(pairs) == AuditEvent.objects.filter(
+        action="complaint.escalated").count()
+    for complaint in Complaint.objects.filter(pk__in=[c.pk for c in complaints]):
+        levels = sorted(level for cid, level in pairs if cid == complaint.pk)
+        assert levels == [1, 2, 3] == list(range(1, complaint.escalation_level + 1))
+    assert verify().intact
+
+
+def test_a_handler_acknowledging_while_the_sweep_escalates_one_outcome(
+    committed_db: None
+) -> None:
+    reviewer = UserFactory(username="reviewer", roles=[roles.HR_REVIEWER])
+    UserFactory(username="lead", roles=[roles.HR_LEAD])
+    for _ in range(20):  # the race goes either way; both orders are seen over 20 rounds
+        complaint = overdue_complaints(1)[0]
+        missed = Deadline.objects.get(complaint=complaint)
+        outcome: dict[str, Any] = {}
+
+        def work(index: int, complaint: Complaint = complaint,
+                 outcome: dict[str, Any] = outcome) -> None:
+            if index == 0:
+                outcome["swept"] = sweep(now=timezone.now()).escalated
+            else:
+                try:
+                    complaint_acknowledge(complaint=complaint, actor=reviewer)
+                    outcome["acknowledged"] = True
+                except TransitionNotAllowed:
+                    outcome["acknowledged"] = False
+
+        assert run_together(2, work) == []
+        missed.refresh_from_db()
+        assert missed.closed_at is not None
+        if missed.outcome == "met":
+            assert not Escalation.objects.filter(deadline=missed).exists()
+        else:
+            assert missed.outcome == "escalated"
+            assert Escalation.objects.filter(deadline=missed).count() == 1
+        # The acknowledgement always stands: it either met the deadline or came after the
+        # escalation, which stays on the record.
+        assert outcome["acknowledged"] is True
+        assert Complaint.objects.get(pk=complaint.pk).state == "acknowledged"
+        assert not Deadline.objects.filter(complaint=complaint, kind="acknowledge",
+                                           closed_at=None).exists()
+    assert verify().intact
