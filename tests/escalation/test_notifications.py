@@ -88,3 +88,15 @@ def test_a_notification_rolls_back_with_its_event(hr_lead: Any) -> None:
             recipient=hr_lead, level=1)])
         raise RuntimeError("the escalation failed")
     assert not Notification.objects.exists()
+
+
+@pytest.mark.django_db
+def test_each_user_sees_their_own_notifications_in_the_app(client: Any, hr_lead: Any,
+                                                           compliance: Any) -> None:
+    note = queue(hr_lead)
+    queue(compliance)
+    assert client.get("/notifications/").status_code == 302  # sign in first
+    client.force_login(hr_lead)
+    page = client.get("/notifications/").content.decode()
+    assert note.subject in page
+    assert page.count("<li>") == 1
