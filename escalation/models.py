@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -46,6 +48,12 @@ class SlaPolicy(models.Model):
     def __str__(self) -> str:
         scope = " / ".join(filter(None, [self.category, self.severity])) or "default"
         return f"{self.kind} ({scope}): {self.amount} {self.get_unit_display()}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        from escalation.policy import Policies
+
+        super().save(*args, **kwargs)
+        Policies.forget()  # this process sees the change at once; others within 30 s
 
 
 class Deadline(models.Model):

@@ -7,9 +7,11 @@ category, then severity, then the default.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from escalation import calendar
 from escalation.models import Kind, SlaPolicy, Unit
@@ -57,6 +59,13 @@ DEFAULTS: dict[tuple[str, str], Duration] = {
 }
 
 
+# Every transition asks for a duration; the table changes a few times a year. Each process
+# reads it at most every CACHE_SECONDS, and at once after this process saves a policy, so
+# an edit takes effect everywhere within that time.
+CACHE_SECONDS = 30.0
+_cache: dict[str, Any] = {"policies": None, "read_at": 0.0}
+
+
 class Policies:
     """The SLA table as it stands: defaults with the overrides read once."""
 
@@ -64,6 +73,17 @@ class Policies:
         rows = SlaPolicy.objects.all() if overrides is None else overrides
         self._overrides = {(r.kind, r.category, r.severity): Duration(r.amount, r.unit)
                            for r in rows}
+
+    @classmethod
+    def current(cls) -> Policies:
+        now = time.monotonic()
+        if _cache["policies"] is None or now - _cache["read_at"] > CACHE_SECONDS:
+            _cache["policies"], _cache["read_at"] = cls(), now
+        return _cache["policies"]
+
+    @staticmethod
+    def forget() -> None:
+        _cache["policies"] = None
 
     def duration(self, kind: str, category: str, severity: str) -> Duration:
         for scope in ((kind, category, severity), (kind, category, ""), (kind, "", severity),

@@ -28,6 +28,14 @@ def _services_are_real(request: pytest.FixtureRequest) -> None:
         pytest.fail("this test needs PostgreSQL: run it through `make test-services`")
 
 
+@pytest.fixture(autouse=True)
+def _fresh_sla_policies() -> None:
+    # The SLA table is cached per process; a test's rolled-back policies must not linger.
+    from escalation.policy import Policies
+
+    Policies.forget()
+
+
 @pytest.fixture
 def committed_db(transactional_db: None) -> Any:
     """A database whose writes really commit (for threads and processes), cleaned after.

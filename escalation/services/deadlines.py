@@ -4,6 +4,10 @@ transaction."""
 from __future__ import annotations
 
 from datetime import datetime
+from functools import lru_cache
+from typing import Any
+
+from django.db import connection
 
 from complaints.models import Complaint, State
 from escalation.models import Deadline, Kind
@@ -41,22 +45,59 @@ def deadlines_follow(*, complaint: Complaint, before: str, after: str, now: date
     old, new = STATE_KINDS.get(before, frozenset()), STATE_KINDS[after]
     if after == State.WITHDRAWN:
         outcome = Deadline.Outcome.CANCELLED
-    open_deadlines = Deadline.objects.filter(complaint_id=complaint.pk, closed_at=None)
     if ended := old - new:
-        open_deadlines.filter(kind__in=ended).update(closed_at=now, outcome=outcome)
+        _close(complaint.pk, sorted(ended), now, outcome)
     if pausing := PAUSED.get(after, frozenset()) - PAUSED.get(before, frozenset()):
-        open_deadlines.filter(kind__in=pausing, paused_at=None).update(paused_at=now)
+        Deadline.objects.filter(complaint_id=complaint.pk, closed_at=None, kind__in=pausing,
+                                paused_at=None).update(paused_at=now)
     if resuming := PAUSED.get(before, frozenset()) - PAUSED.get(after, frozenset()):
-        for deadline in open_deadlines.filter(kind__in=resuming, paused_at__isnull=False):
+        for deadline in Deadline.objects.filter(complaint_id=complaint.pk, closed_at=None,
+                                                kind__in=resuming, paused_at__isnull=False):
             assert deadline.paused_at is not None
             # The time spent waiting on the reporter is given back to the handler.
             deadline.due_at += now - deadline.paused_at
             deadline.paused_at = None
             deadline.save(update_fields=["due_at", "paused_at"])
     if started := new - old:
-        policies = policies or Policies()
-        Deadline.objects.bulk_create([
-            Deadline(complaint_id=complaint.pk, kind=kind, level=0, started_at=now,
-                     due_at=policies.due(kind, complaint.category, complaint.severity, now))
+        policies = policies or Policies.current()
+        _start(complaint.pk, [
+            (kind, policies.due(kind, complaint.category, complaint.severity, now))
             for kind in sorted(started)
-        ])
+        ], now)
+
+
+# Every transition closes and starts deadlines: two statements built once, not compiled by
+# the ORM each time (as complaints/services/locking.py does for the complaint row).
+_TABLE = Deadline._meta.db_table
+
+
+@lru_cache(maxsize=16)
+def _close_sql(vendor: str, kinds: int) -> str:
+    marks = ", ".join(["%s"] * kinds)
+    return (f"UPDATE {_TABLE} SET closed_at = %s, outcome = %s "  # noqa: S608
+            f"WHERE complaint_id = %s AND closed_at IS NULL AND kind IN ({marks})")
+
+
+@lru_cache(maxsize=16)
+def _start_sql(vendor: str, rows: int) -> str:
+    values = ", ".join(["(%s, %s, 0, %s, %s, NULL, NULL, '')"] * rows)
+    return (f"INSERT INTO {_TABLE} (complaint_id, kind, level, started_at, due_at, paused_at, "  # noqa: S608
+            f"closed_at, outcome) VALUES {values}")
+
+
+def _close(complaint_id: int, kinds: list[str], now: datetime, outcome: str) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(_close_sql(connection.vendor, len(kinds)),
+                       [_stored(now), outcome, complaint_id, *kinds])
+
+
+def _start(complaint_id: int, kinds: list[tuple[str, datetime]], now: datetime) -> None:
+    params: list[Any] = []
+    for kind, due_at in kinds:
+        params += [complaint_id, kind, _stored(now), _stored(due_at)]
+    with connection.cursor() as cursor:
+        cursor.execute(_start_sql(connection.vendor, len(kinds)), params)
+
+
+def _stored(moment: datetime) -> Any:
+    return connection.ops.adapt_datetimefield_value(moment)

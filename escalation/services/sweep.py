@@ -77,7 +77,7 @@ def sweep(*, now: datetime | None = None, batch_size: int = 1000,
             .order_by("due_at")
         ]
         return result
-    policies = Policies()
+    policies = Policies.current()
     staff = _staff_by_role()
     skip: set[int] = set()
     while batch := _due(now, batch_size, skip):
