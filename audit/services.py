@@ -150,6 +150,10 @@ def record(
     return Appended(seq, now, prev_hash, digest)
 
 
+_APPEND_MANY_SQL = (
+    "SELECT new_seq, new_prev_hash, new_hash FROM audit_append_many(%s, %s::text[], "
+    "%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[])"
+)
 _APPEND_SQL = (
     "SELECT new_seq, new_prev_hash, new_hash "
     "FROM audit_append(%s, %s, %s, %s, %s, %s, %s, %s, %s)"
@@ -184,9 +188,16 @@ def record_many(entries: list[Entry]) -> list[Appended]:
         prepared.append([who.type, who.id, Action(entry.action).value, target_type, target_id,
                          entry.from_state, entry.to_state, canonical_payload(entry.payload)])
     appended: list[Appended] = []
+    now = timezone.now()
     with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # One call: the database function locks the head once, hashes and inserts in
+            # order, and moves the head once (migration 0004).
+            columns = [list(column) for column in zip(*prepared, strict=True)]
+            cursor.execute(_APPEND_MANY_SQL, [now, *columns])
+            return [Appended(int(seq), now, str(prev), str(digest))
+                    for seq, prev, digest in cursor.fetchall()]
         seq, prev_hash = _lock_head_row(cursor)
-        now = timezone.now()
         when, stored_time = format_time(now), connection.ops.adapt_datetimefield_value(now)
         rows = []
         for fields in prepared:
@@ -281,8 +292,8 @@ def _utc_text(value: datetime | str) -> str:
         if value.endswith("Z"):  # already formatted by PostgreSQL
             return value
         value = datetime.fromisoformat(value)  # SQLite hands back its stored text, in UTC
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
+    if value.tzinfo is None:  # stored in the connection's time zone (UTC unless configured)
+        value = value.replace(tzinfo=connection.timezone or UTC)
     return format_time(value)
 
 
@@ -318,6 +329,13 @@ def verify(*, batch: int = 5000) -> VerifyResult:
         count += 1
     if count < head_seq:
         return VerifyResult(False, count, count + 1, prev, "events before the head are missing")
+    # Every append moves the head in the same transaction, so once the walk is done the head
+    # has reached at least the last event seen; an event beyond it was not appended by
+    # audit_append (written straight into the table).
+    head_after = ChainHead.objects.filter(pk=1).values_list("seq", flat=True).first() or 0
+    if count > head_after:
+        return VerifyResult(False, head_after, head_after + 1, prev,
+                            "events past the chain head were not appended through the log")
     return VerifyResult(True, count, None, prev)
 
 

@@ -1,15 +1,19 @@
-"""The SQL that makes the audit log append-only at the database (applied by migration 0002).
+"""The SQL that makes the audit log append-only at the database (migrations 0002, 0004).
 
-UPDATE and DELETE are refused for every client, raw SQL included, and TRUNCATE too on
-PostgreSQL. Getting past them takes database-superuser rights (PostgreSQL's
-session_replication_role) or ownership of the table (dropping the trigger); production runs
-the application under a role with neither (``manage.py audit_db_roles``).
+Events: UPDATE, DELETE and (SQLite) INSERT OR REPLACE are refused for every client, raw SQL
+included, and TRUNCATE too on PostgreSQL. The chain head: never deleted, never moved back.
+Getting past them takes database-superuser rights (PostgreSQL's session_replication_role)
+or ownership of the tables (dropping a trigger); production runs the application under a
+role with neither, which appends only through the audit_append functions
+(``manage.py audit_db_roles``).
 """
 
 from __future__ import annotations
 
 TABLE = "audit_auditevent"
+HEAD = "audit_chainhead"
 MESSAGE = "audit log is append-only"
+HEAD_MESSAGE = "audit chain head only moves forward"
 
 UP = {
     "sqlite": [
@@ -17,6 +21,15 @@ UP = {
         f"BEGIN SELECT RAISE(ABORT, '{MESSAGE}: UPDATE refused'); END",
         f"CREATE TRIGGER IF NOT EXISTS audit_event_no_delete BEFORE DELETE ON {TABLE} "
         f"BEGIN SELECT RAISE(ABORT, '{MESSAGE}: DELETE refused'); END",
+        # INSERT OR REPLACE deletes the old row without firing delete triggers.
+        (f"CREATE TRIGGER IF NOT EXISTS audit_event_no_replace BEFORE INSERT ON {TABLE} "  # noqa: S608
+         f"WHEN EXISTS (SELECT 1 FROM {TABLE} WHERE seq = NEW.seq) "
+         f"BEGIN SELECT RAISE(ABORT, '{MESSAGE}: REPLACE refused'); END"),
+        f"CREATE TRIGGER IF NOT EXISTS audit_head_no_delete BEFORE DELETE ON {HEAD} "
+        f"BEGIN SELECT RAISE(ABORT, '{HEAD_MESSAGE}: DELETE refused'); END",
+        f"CREATE TRIGGER IF NOT EXISTS audit_head_forward BEFORE UPDATE ON {HEAD} "
+        f"WHEN NEW.seq < OLD.seq OR NEW.id <> OLD.id "
+        f"BEGIN SELECT RAISE(ABORT, '{HEAD_MESSAGE}: UPDATE refused'); END",
     ],
     "postgresql": [
         f"""
@@ -28,10 +41,26 @@ UP = {
         END
         $$
         """,
-        f"CREATE TRIGGER audit_event_no_update_delete BEFORE UPDATE OR DELETE ON {TABLE} "
-        f"FOR EACH ROW EXECUTE FUNCTION audit_event_refuse_change()",
-        f"CREATE TRIGGER audit_event_no_truncate BEFORE TRUNCATE ON {TABLE} "
+        f"CREATE OR REPLACE TRIGGER audit_event_no_update_delete BEFORE UPDATE OR DELETE "
+        f"ON {TABLE} FOR EACH ROW EXECUTE FUNCTION audit_event_refuse_change()",
+        f"CREATE OR REPLACE TRIGGER audit_event_no_truncate BEFORE TRUNCATE ON {TABLE} "
         f"FOR EACH STATEMENT EXECUTE FUNCTION audit_event_refuse_change()",
+        f"""
+        CREATE OR REPLACE FUNCTION audit_head_forward_only() RETURNS trigger
+        LANGUAGE plpgsql AS $$
+        BEGIN
+            IF TG_OP <> 'UPDATE' OR NEW.seq < OLD.seq OR NEW.id <> OLD.id THEN
+                RAISE EXCEPTION USING MESSAGE = '{HEAD_MESSAGE}: ' || TG_OP || ' refused',
+                    ERRCODE = 'insufficient_privilege';
+            END IF;
+            RETURN NEW;
+        END
+        $$
+        """,
+        f"CREATE OR REPLACE TRIGGER audit_head_forward BEFORE UPDATE OR DELETE ON {HEAD} "
+        f"FOR EACH ROW EXECUTE FUNCTION audit_head_forward_only()",
+        f"CREATE OR REPLACE TRIGGER audit_head_no_truncate BEFORE TRUNCATE ON {HEAD} "
+        f"FOR EACH STATEMENT EXECUTE FUNCTION audit_head_forward_only()",
     ],
 }
 
@@ -39,11 +68,17 @@ DOWN = {
     "sqlite": [
         "DROP TRIGGER IF EXISTS audit_event_no_update",
         "DROP TRIGGER IF EXISTS audit_event_no_delete",
+        "DROP TRIGGER IF EXISTS audit_event_no_replace",
+        "DROP TRIGGER IF EXISTS audit_head_no_delete",
+        "DROP TRIGGER IF EXISTS audit_head_forward",
     ],
     "postgresql": [
         f"DROP TRIGGER IF EXISTS audit_event_no_truncate ON {TABLE}",
         f"DROP TRIGGER IF EXISTS audit_event_no_update_delete ON {TABLE}",
         "DROP FUNCTION IF EXISTS audit_event_refuse_change()",
+        f"DROP TRIGGER IF EXISTS audit_head_no_truncate ON {HEAD}",
+        f"DROP TRIGGER IF EXISTS audit_head_forward ON {HEAD}",
+        "DROP FUNCTION IF EXISTS audit_head_forward_only()",
     ],
 }
 

@@ -53,6 +53,7 @@ def committed_db(transactional_db: None) -> Any:
             for sql in triggers.DOWN["sqlite"]:
                 cursor.execute(sql)
             cursor.execute(f"DELETE FROM {triggers.TABLE}")
+            cursor.execute(f"DELETE FROM {triggers.HEAD}")
             for sql in triggers.UP["sqlite"]:
                 cursor.execute(sql)
 

@@ -272,3 +272,64 @@ def test_awkward_text_hashes_the_same_in_the_database_and_in_python() -> None:
     assert stored.hash == event_hash(
         stored.prev_hash, 1, format_time(stored.occurred_at), "user", short,
         "audit.chain_verified", "complaint", short, short, short, stored.payload)
+
+
+@pytest.mark.django_db
+def test_an_event_slipped_in_past_the_head_is_caught() -> None:
+    append(3)
+    last = AuditEvent.objects.get(seq=3)
+    # A well-formed event #4, chained to #3, written straight into the table.
+    ghost = AuditEvent(seq=4, occurred_at=last.occurred_at, actor_type="system", actor_id="",
+                       target_type="complaint", target_id="MC-GHST-0001", from_state="",
+                       to_state="", payload="{}")
+    raw(f"INSERT INTO {triggers.TABLE} (seq, occurred_at, actor_type, actor_id, action, "  # noqa: S608
+        "target_type, target_id, from_state, to_state, payload, prev_hash, hash) "
+        "VALUES (4, %s, 'system', '', 'complaint.closed', 'complaint', 'MC-GHST-0001', "
+        "'', '', '{}', %s, %s)",
+        [connection.ops.adapt_datetimefield_value(last.occurred_at), last.hash,
+         hash_as(ghost, last.hash, "complaint.closed")])
+    result = services.verify()
+    assert (result.intact, result.first_broken_seq) == (False, 4)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("sql", [
+    f"DELETE FROM {triggers.HEAD}",
+    f"UPDATE {triggers.HEAD} SET seq = 0",
+])
+def test_the_chain_head_cannot_be_deleted_or_moved_back(sql: str) -> None:
+    append(2)
+    with pytest.raises(DatabaseError, match="only moves forward"), transaction.atomic():
+        raw(sql)
+    assert services.verify().intact
+
+
+@pytest.mark.django_db
+def test_an_upsert_cannot_overwrite_an_event() -> None:
+    append(2)
+    columns = ("seq, occurred_at, actor_type, actor_id, action, target_type, target_id, "
+               "from_state, to_state, payload, prev_hash, hash")
+    values = ("1, '2026-01-01 00:00:00', 'system', '', 'complaint.closed', '', '', '', '', "
+              "'{}', '', ''")
+    upsert = (f"INSERT OR REPLACE INTO {triggers.TABLE} ({columns}) VALUES ({values})"  # noqa: S608
+              if connection.vendor == "sqlite" else
+              f"INSERT INTO {triggers.TABLE} ({columns}) VALUES ({values}) "  # noqa: S608
+              "ON CONFLICT (seq) DO UPDATE SET action = EXCLUDED.action")
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+        raw(upsert)
+    assert AuditEvent.objects.get(seq=1).action == Action.AUDIT_CHAIN_VERIFIED
+
+
+@pytest.mark.django_db
+def test_a_batch_appends_in_order_under_one_lock() -> None:
+    append(1)
+    with transaction.atomic():
+        batch = services.record_many([
+            services.Entry(action=Action.COMPLAINT_ESCALATED, actor=services.SYSTEM,
+                           target=("complaint", f"MC-BATCH-{i}"), payload={"level": i})
+            for i in range(1, 4)])
+    assert [a.seq for a in batch] == [2, 3, 4]
+    assert batch[0].prev_hash == AuditEvent.objects.get(seq=1).hash
+    assert [e.target_id for e in AuditEvent.objects.filter(seq__gt=1)] == [
+        "MC-BATCH-1", "MC-BATCH-2", "MC-BATCH-3"]
+    assert services.verify().intact

@@ -110,11 +110,18 @@ def app_role(committed_db: None) -> Any:
     "UPDATE audit_auditevent SET action = 'x'",
     "DELETE FROM audit_auditevent",
     "TRUNCATE audit_auditevent",
+    "INSERT INTO audit_auditevent (seq, occurred_at, actor_type, actor_id, action, target_type,"
+    " target_id, from_state, to_state, payload, prev_hash, hash) VALUES (2, now(), 'system', '',"
+    " 'x', '', '', '', '', '{}', '', '')",
+    "UPDATE audit_chainhead SET seq = 0",
+    "DELETE FROM audit_chainhead",
     "ALTER TABLE audit_auditevent DISABLE TRIGGER ALL",
     "DROP TRIGGER audit_event_no_update_delete ON audit_auditevent",
     "SET session_replication_role = replica",
+    "CREATE OR REPLACE FUNCTION audit_event_hash(text, bigint, timestamptz, text, text, text,"
+    " text, text, text, text, text) RETURNS text LANGUAGE sql AS $$ SELECT 'x' $$",
 ])
-def test_the_production_role_has_no_way_around_the_triggers(app_role: Any, sql: str) -> None:
+def test_the_production_role_has_no_way_around_the_log(app_role: Any, sql: str) -> None:
     from django.db import transaction
 
     with transaction.atomic():
@@ -122,5 +129,16 @@ def test_the_production_role_has_no_way_around_the_triggers(app_role: Any, sql: 
     with pytest.raises(psycopg.errors.InsufficientPrivilege):
         app_role.execute(sql)
     assert AuditEvent.objects.count() == 1
-    # It can still do its job: read and append.
-    assert app_role.execute("SELECT count(*) FROM audit_auditevent").fetchone() == (1,)
+    assert services.verify().intact
+
+
+def test_the_production_role_appends_only_through_the_log_functions(app_role: Any) -> None:
+    app_role.execute("SELECT audit_append(now(), 'system', '', 'audit.chain_verified', '', '',"
+                     " '', '', '{}')")
+    app_role.execute("SELECT * FROM audit_append_many(now(), ARRAY['system','system'],"
+                     " ARRAY['',''], ARRAY['complaint.escalated','complaint.escalated'],"
+                     " ARRAY['complaint','complaint'], ARRAY['MC-1','MC-2'], ARRAY['',''],"
+                     " ARRAY['',''], ARRAY['{}','{}'])")
+    assert app_role.execute("SELECT count(*) FROM audit_auditevent").fetchone() == (3,)
+    assert services.verify().as_dict()["events"] == 3
+    assert services.verify().intact

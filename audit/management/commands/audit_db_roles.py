@@ -6,7 +6,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection
 
-from audit.triggers import TABLE
+from audit.triggers import HEAD, TABLE
 
 ROLE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
@@ -15,15 +15,20 @@ def app_role_sql(role: str, database: str) -> list[str]:
     """Grants for the role the application runs as in production.
 
     It owns nothing and is not a superuser, so it can neither drop nor disable the audit
-    triggers nor set session_replication_role; and it is not even granted UPDATE, DELETE
-    or TRUNCATE on the log, so the triggers are a second wall, not the only one.
+    triggers nor set session_replication_role. It may only read the audit tables: it
+    appends through the SECURITY DEFINER functions audit_append and audit_append_many,
+    which run as the owner and only append. The triggers are a second wall behind that.
     """
     return [
         f'GRANT CONNECT ON DATABASE "{database}" TO {role}',
         f"GRANT USAGE ON SCHEMA public TO {role}",
         f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}",
         f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {role}",
-        f"REVOKE UPDATE, DELETE, TRUNCATE ON {TABLE} FROM {role}",
+        f"REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON {TABLE}, {HEAD} FROM {role}",
+        f"GRANT EXECUTE ON FUNCTION audit_append(timestamptz, text, text, text, text, text, "
+        f"text, text, text) TO {role}",
+        f"GRANT EXECUTE ON FUNCTION audit_append_many(timestamptz, text[], text[], text[], "
+        f"text[], text[], text[], text[], text[]) TO {role}",
     ]
 
 
