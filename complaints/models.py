@@ -285,6 +285,9 @@ class CaseNote(models.Model):
     author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
                                on_delete=models.PROTECT, related_name="+")
     body = EncryptedTextField()
+    # Salts the digest the audit log keeps, so the digest cannot be matched against guessed
+    # text, and means nothing once this note is purged.
+    digest_salt = models.CharField(max_length=32, blank=True)
     created_at = models.DateTimeField()
 
     def __str__(self) -> str:

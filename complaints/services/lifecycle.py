@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import secrets
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -17,7 +18,7 @@ from audit.actions import Action
 from complaints import roles
 from complaints.conflicts import is_conflicted
 from complaints.errors import InvalidInput, TransitionForbidden, TransitionNotAllowed
-from complaints.models import CaseNote, Complaint, Investigation, Outcome
+from complaints.models import WITHDRAWABLE, CaseNote, Complaint, Investigation, Outcome
 from complaints.permissions import is_reporter
 from complaints.services.locking import lock_complaint, save_changed, snapshot
 from escalation.models import Deadline
@@ -31,13 +32,15 @@ def _reason_note(complaint: Complaint, actor: Any, action: Action, reason: str,
     if not reason:
         return {}
     author = actor if getattr(actor, "_meta", None) is not None else None
+    salt = secrets.token_hex(16)
     note = CaseNote.objects.create(
         complaint=complaint, kind=CaseNote.Kind.REASON, action=action.value, author=author,
-        body=reason, created_at=at,
+        body=reason, digest_salt=salt, created_at=at,
     )
-    # The log keeps where the reason is and a digest of it, never the words.
+    # The log keeps where the reason is and a salted digest of it, never the words: the note
+    # can be checked against the log while it exists, and the digest is noise once purged.
     return {"reason_note": note.pk,
-            "reason_sha256": hashlib.sha256(reason.encode()).hexdigest()}
+            "reason_sha256": hashlib.sha256(f"{salt}:{reason}".encode()).hexdigest()}
 
 
 def _clean_reason(reason: str, *, required: bool) -> str:
@@ -79,6 +82,11 @@ def _step(
         unchanged = snapshot(locked)
         now = timezone.now()
         method(by=actor, at=now)
+        if locked.withdrawal_requested_at is not None and locked.state not in WITHDRAWABLE:
+            # The case moved on (or ended) before compliance decided: the request lapses,
+            # on the record, and the reporter may ask again if the case comes back.
+            locked.withdrawal_requested_at = None
+            payload["withdrawal_request_lapsed"] = True
         save_changed(locked, unchanged)
         deadlines_follow(complaint=locked, before=before, after=locked.state, now=now,
                          outcome=deadline_outcome)

@@ -57,6 +57,8 @@ def _lock_plan(vendor: str) -> tuple[str, list[str], list[list[Callable[..., Any
 def lock_complaint(complaint: Complaint) -> Complaint:
     """The complaint row, locked until the transaction ends (a no-op lock on SQLite, whose
     IMMEDIATE transactions already serialise writers). Raises Complaint.DoesNotExist."""
+    if not connection.in_atomic_block:
+        raise RuntimeError("lock_complaint outside a transaction would lock nothing")
     sql, attnames, converters = _lock_plan(connection.vendor)
     with connection.cursor() as cursor:
         cursor.execute(sql, [complaint.pk])

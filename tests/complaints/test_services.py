@@ -262,3 +262,41 @@ def test_text_is_encrypted_at_rest(filed: Complaint) -> None:
         narrative, summary = cursor.fetchone()
     assert "shouts" not in narrative and narrative.startswith("gAAAA")
     assert Complaint.objects.get(pk=filed.pk).narrative == "He shouts at me in meetings."
+
+
+def test_the_reason_digest_is_salted_per_note(filed: Complaint, hr_reviewer: Any,
+                                              hr_lead: Any) -> None:
+    import hashlib
+
+    complaint = drive(filed, "acknowledged", {"hr_reviewer": hr_reviewer})
+    services.complaint_propose_dismissal(complaint=complaint, actor=hr_reviewer, reason="No")
+    payload = json.loads(last_event().payload)
+    note = CaseNote.objects.get(pk=payload["reason_note"])
+    assert payload["reason_sha256"] != hashlib.sha256(b"No").hexdigest()  # not guessable
+    assert payload["reason_sha256"] == hashlib.sha256(
+        f"{note.digest_salt}:No".encode()).hexdigest()
+
+
+def test_a_withdrawal_request_lapses_when_the_case_moves_past_withdrawal(
+    reporter: Any, org: dict, hr_reviewer: Any, hr_lead: Any, investigator: Any,
+    compliance: Any
+) -> None:
+    complaint = services.complaint_submit(
+        reporter=reporter, category=Category.VIOLENCE, summary="Threat",
+        narrative="He threatened me.").complaint
+    services.complaint_withdraw(complaint=complaint, actor=reporter)
+    complaint = drive(complaint, "investigating", {"hr_reviewer": hr_reviewer,
+                                                   "hr_lead": hr_lead})
+    assert complaint.withdrawal_requested_at is not None  # still withdrawable: still pending
+    complaint = services.complaint_record_findings(
+        complaint=complaint, actor=investigator, outcome=Outcome.SUBSTANTIATED, findings="Yes.")
+    assert Complaint.objects.get(pk=complaint.pk).withdrawal_requested_at is None
+    assert json.loads(last_event().payload)["withdrawal_request_lapsed"] is True
+
+
+def test_locking_a_complaint_outside_a_transaction_is_refused(committed_db: None) -> None:
+    from complaints.services.locking import lock_complaint
+    from tests.factories import ComplaintFactory
+
+    with pytest.raises(RuntimeError, match="outside a transaction"):
+        lock_complaint(ComplaintFactory())
