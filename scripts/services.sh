@@ -10,6 +10,9 @@ PG_DB=${PG_DB:-complaints}
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 
+# Clusters and databases are UTF-8 whatever locale the machine (or CI) runs with.
+export LANG=C.UTF-8 LC_ALL=C.UTF-8
+
 missing=()
 ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || missing+=(postgresql postgresql-contrib)
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
@@ -18,18 +21,27 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "services: installing ${missing[*]}"
   $SUDO apt-get update -qq
   # policy-rc.d 101: the packages must not try to start daemons through an init system
-  # that may not exist here; this script starts them itself.
+  # that may not exist here; this script starts them itself. Any policy already there is
+  # put back afterwards, whatever happens.
+  [ -e /usr/sbin/policy-rc.d ] && $SUDO cp -p /usr/sbin/policy-rc.d /tmp/policy-rc.d.saved
+  restore_policy() {
+    if [ -e /tmp/policy-rc.d.saved ]; then $SUDO mv /tmp/policy-rc.d.saved /usr/sbin/policy-rc.d
+    else $SUDO rm -f /usr/sbin/policy-rc.d; fi
+  }
+  trap restore_policy EXIT
   printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
   $SUDO chmod +x /usr/sbin/policy-rc.d
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
-    "${missing[@]}" >/dev/null
-  $SUDO rm -f /usr/sbin/policy-rc.d
+  $SUDO env DEBIAN_FRONTEND=noninteractive LANG=C.UTF-8 LC_ALL=C.UTF-8 \
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  restore_policy
+  trap - EXIT
 fi
 
 # --- PostgreSQL --------------------------------------------------------------------------
-version=$(ls /usr/lib/postgresql | sort -V | tail -n 1)
+# The newest server installed (a client-only version directory has no bin/postgres).
+version=$(ls -d /usr/lib/postgresql/*/bin/postgres | awk -F/ '{print $5}' | sort -V | tail -n 1)
 if ! pg_lsclusters -h 2>/dev/null | awk '{print $1, $2}' | grep -q "^$version main$"; then
-  $SUDO pg_createcluster "$version" main --port 5432 >/dev/null
+  $SUDO pg_createcluster "$version" main --port 5432 --locale C.UTF-8 --encoding UTF8 >/dev/null
 fi
 conf=/etc/postgresql/$version/main
 $SUDO sed -i "s/^#\?listen_addresses.*/listen_addresses = '127.0.0.1'/" "$conf/postgresql.conf"
@@ -49,14 +61,16 @@ pg_isready -h 127.0.0.1 -p 5432
 as_postgres() {
   if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else sudo -u postgres "$@"; fi
 }
+# SUPERUSER is for the test suite only: creating test databases and, in clean-up,
+# session_replication_role past the audit log's triggers. It listens on loopback only.
+# Production uses a role made by `manage.py audit_db_roles`, which can do neither.
 if [ "$(as_postgres psql -tAc "SELECT 1 FROM pg_roles WHERE rolname='$PG_USER'")" != "1" ]; then
-  # SUPERUSER is for the test suite only: creating test databases and, in clean-up,
-  # session_replication_role past the audit log's triggers. Production uses roles made by
-  # `manage.py audit_db_roles`, which can do neither.
   as_postgres psql -qc "CREATE ROLE $PG_USER LOGIN SUPERUSER PASSWORD '$PG_PASSWORD'"
+else  # bring an existing role into line
+  as_postgres psql -qc "ALTER ROLE $PG_USER LOGIN SUPERUSER PASSWORD '$PG_PASSWORD'"
 fi
 if [ "$(as_postgres psql -tAc "SELECT 1 FROM pg_database WHERE datname='$PG_DB'")" != "1" ]; then
-  as_postgres createdb -O "$PG_USER" "$PG_DB"
+  as_postgres createdb -O "$PG_USER" -E UTF8 -T template0 --locale C.UTF-8 "$PG_DB"
 fi
 
 # --- Redis -------------------------------------------------------------------------------
