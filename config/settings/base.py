@@ -178,6 +178,9 @@ ORG_HOLIDAYS_SUBDIVISION = env.str("ORG_HOLIDAYS_SUBDIVISION", default="ENG") or
 # How long a worker may hold a notification before another may take it over (it died).
 NOTIFICATION_LEASE_SECONDS = env.int("NOTIFICATION_LEASE_SECONDS", default=300)
 NOTIFICATION_MAX_ATTEMPTS = env.int("NOTIFICATION_MAX_ATTEMPTS", default=12)
+# A hung mail server must not hold a notification past its lease (then another worker would
+# send it again): sends give up well inside it.
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=30)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="complaints@localhost")
 SWEEP_EVERY_SECONDS = env.float("SWEEP_EVERY_SECONDS", default=60.0)
 CELERY_BEAT_SCHEDULE["escalation-sweep"] = {

@@ -11,7 +11,7 @@ from typing import Any
 from django.conf import settings
 from django.core.mail import EmailMessage
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from complaints.models import Complaint
@@ -97,10 +97,11 @@ def _claim(limit: int, now: datetime) -> list[int]:
             due = due.select_for_update(skip_locked=True)
         ids = list(due.values_list("pk", flat=True)[:limit])
         # The conditional update is the claim: a second worker racing for the same rows
-        # updates none of them.
+        # updates none of them. The attempt counts from the claim, so a message whose
+        # sending kills the worker still reaches NOTIFICATION_MAX_ATTEMPTS.
         Notification.objects.filter(
             Q(claimed_until=None) | Q(claimed_until__lt=now), pk__in=ids, delivered_at=None,
-        ).update(claimed_until=lease)
+        ).update(claimed_until=lease, attempts=F("attempts") + 1)
         return list(Notification.objects.filter(pk__in=ids, claimed_until=lease)
                     .values_list("pk", flat=True))
 
@@ -116,6 +117,7 @@ def deliver_pending(*, limit: int = 200, now: datetime | None = None) -> Deliver
     result = Delivered()
     for pk in _claim(limit, now):
         note = Notification.objects.get(pk=pk)
+        lease = note.claimed_until
         try:
             EmailMessage(
                 subject=note.subject, body=note.body, to=[note.email],
@@ -123,14 +125,15 @@ def deliver_pending(*, limit: int = 200, now: datetime | None = None) -> Deliver
                 headers={"Message-ID": f"<notification-{note.pk}@complaints>"},
             ).send()
         except Exception as exc:  # noqa: BLE001 - any mail failure is retried later
-            Notification.objects.filter(pk=pk).update(
-                attempts=note.attempts + 1, claimed_until=None,
-                next_attempt_at=timezone.now() + backoff(note.attempts + 1),
+            Notification.objects.filter(pk=pk, claimed_until=lease).update(
+                claimed_until=None, next_attempt_at=timezone.now() + backoff(note.attempts),
                 last_error=str(exc)[:500])
             result.failed += 1
             log.warning("notification %s not delivered: %s", pk, exc)
             continue
-        Notification.objects.filter(pk=pk, delivered_at=None).update(
-            delivered_at=timezone.now(), attempts=note.attempts + 1, claimed_until=None)
-        result.sent += 1
+        # Still ours? EMAIL_TIMEOUT keeps a send well inside the lease, so this holds unless
+        # the machine stalled; then the row stays claimed by the taker and is not marked twice.
+        marked = Notification.objects.filter(pk=pk, delivered_at=None, claimed_until=lease).update(
+            delivered_at=timezone.now(), claimed_until=None)
+        result.sent += marked
     return result

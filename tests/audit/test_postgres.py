@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -85,7 +86,8 @@ def test_two_reviewers_acknowledging_one_case_at_once_one_wins(committed_db: Non
     assert winner in reviewers
 
 
-ROLE = "complaints_app_probe"
+# Roles are server-wide: a name of its own per run, so runs against one server never meet.
+ROLE = f"complaints_app_probe_{os.getpid()}"
 
 
 @pytest.fixture
