@@ -9,3 +9,6 @@ EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 CELERY_TASK_ALWAYS_EAGER = False
 CELERY_BEAT_SCHEDULE = {}
 RECEIPT_KEY_ARGON2 = {"time_cost": 1, "memory_cost": 8, "parallelism": 1}
+# Under pytest's `db` fixture nothing commits, so other connections would see nothing: the
+# sweep's own parallelism is tested on committed data in tests/escalation/test_races.py.
+SWEEP_WORKERS = 1

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.core.mail import EmailMessage
@@ -44,25 +44,53 @@ TEXTS: dict[str, tuple[str, str]] = {
 }
 
 
+class Outgoing(NamedTuple):
+    """A notification about to be written: plain values, cheap to make by the thousand."""
+
+    recipient_id: int | None
+    for_reporter: bool
+    complaint_id: int
+    kind: str
+    subject: str
+    body: str
+    email: str
+    created_at: datetime
+
+
 def build(*, kind: str, complaint: Complaint, now: datetime, recipient: Any = None,
-          for_reporter: bool = False, **context: Any) -> Notification:
+          for_reporter: bool = False, **context: Any) -> Outgoing:
     subject, body = TEXTS[kind]
     values = {"ref": complaint.reference, "category": complaint.category, **context}
-    email = ""
-    if recipient is not None:
-        email = recipient.email or ""
-    return Notification(
-        recipient=recipient, for_reporter=for_reporter, complaint=complaint, kind=kind,
-        subject=subject.format(**values), body=body.format(**values), created_at=now,
-        email=email, next_attempt_at=now,
+    return Outgoing(
+        recipient_id=recipient.pk if recipient is not None else None,
+        for_reporter=for_reporter, complaint_id=complaint.pk, kind=kind,
+        subject=subject.format(**values), body=body.format(**values),
+        email=(recipient.email or "") if recipient is not None else "", created_at=now,
     )
 
 
-def enqueue(notifications: list[Notification]) -> None:
+_INSERT_MANY = (
+    f"INSERT INTO {Notification._meta.db_table} (recipient_id, for_reporter, complaint_id, "  # noqa: S608
+    "kind, subject, body, email, created_at, next_attempt_at, read_at, delivered_at, "
+    "attempts, claimed_until, last_error) "
+    "SELECT r, f, c, k, s, b, e, t, t, NULL, NULL, 0, NULL, '' FROM unnest("
+    "%s::integer[], %s::boolean[], %s::bigint[], %s::text[], %s::text[], %s::text[], "
+    "%s::text[], %s::timestamptz[]) AS n(r, f, c, k, s, b, e, t)"
+)
+
+
+def enqueue(outgoing: list[Outgoing]) -> None:
     """Write outbox rows in the caller's transaction and wake a worker after it commits."""
-    if not notifications:
+    if not outgoing:
         return
-    Notification.objects.bulk_create(notifications)
+    if connection.vendor == "postgresql":
+        # One statement for the whole batch (the sweep writes thousands at a time).
+        with connection.cursor() as cursor:
+            cursor.execute(_INSERT_MANY, [list(column) for column in zip(*outgoing, strict=True)])
+    else:
+        Notification.objects.bulk_create([
+            Notification(**note._asdict(), next_attempt_at=note.created_at) for note in outgoing
+        ])
     transaction.on_commit(_wake_delivery)
 
 

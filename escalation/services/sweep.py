@@ -10,12 +10,16 @@ deadline ends exactly one way: met by the handler or escalated by the sweep.
 
 from __future__ import annotations
 
+import json
 import logging
+import threading
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 from django.utils import timezone
@@ -58,14 +62,19 @@ def _due(now: datetime, limit: int, skip: set[int]) -> list[tuple[int, int, str]
     return list(rows)
 
 
-def sweep(*, now: datetime | None = None, batch_size: int = 1000,
-          dry_run: bool = False) -> SweepResult:
+def sweep(*, now: datetime | None = None, batch_size: int = 500, dry_run: bool = False,
+          workers: int | None = None) -> SweepResult:
     """Escalate every missed deadline, passing again until nothing is due.
 
     After downtime a case that missed several deadlines climbs the levels it missed, in
     order, in successive passes. Changes and audits per ``_escalate_batch``; a batch that
     fails is retried one case at a time, and a case that still fails is logged and left
     for the next sweep, never a crash loop.
+
+    ``workers`` (default ``SWEEP_WORKERS``) batches of disjoint complaints are escalated at
+    once on their own connections, so one batch's Python overlaps another's database work;
+    only the audit append and the commit are serialised, by the chain head. SQLite has one
+    writer at a time, so there it is always one.
     """
     now = now or timezone.now()
     result = SweepResult()
@@ -77,26 +86,57 @@ def sweep(*, now: datetime | None = None, batch_size: int = 1000,
             .order_by("due_at")
         ]
         return result
+    workers = 1 if connection.vendor == "sqlite" else (workers or settings.SWEEP_WORKERS)
     policies = Policies.current()
-    staff = _staff_by_role()
+    staff: dict[str, list[Any]] = {}
     skip: set[int] = set()
-    while batch := _due(now, batch_size, skip):
-        result.passes += 1
-        expired = sorted({cid for _, cid, kind in batch if kind == Kind.REPORTER_REPLY})
-        for cid in expired:
-            if _safely(lambda cid=cid: _expire_reply_window(cid), cid, skip, result):
-                result.replies_expired += 1
-        missed = sorted({cid for _, cid, kind in batch if kind != Kind.REPORTER_REPLY})
-        if not missed:
-            continue
-        try:
-            result.escalated += _escalate_batch(missed, now, policies, staff)
-        except Exception:  # noqa: BLE001 - isolate the case that breaks the batch
-            for cid in missed:
-                escalated = _safely(lambda cid=cid: _escalate_batch([cid], now, policies, staff),
-                                    cid, skip, result)
-                result.escalated += escalated or 0
+    pool = ThreadPoolExecutor(workers, thread_name_prefix="sweep") if workers > 1 else None
+    try:
+        while batch := _due(now, batch_size * workers, skip):
+            result.passes += 1
+            staff = staff or _staff_by_role()  # read once, and only when something is due
+            expired = sorted({cid for _, cid, kind in batch if kind == Kind.REPORTER_REPLY})
+            for cid in expired:
+                if _safely(lambda cid=cid: _expire_reply_window(cid), cid, skip, result):
+                    result.replies_expired += 1
+            missed = sorted({cid for _, cid, kind in batch if kind != Kind.REPORTER_REPLY})
+            # Contiguous slices: each batch locks its complaints in id order.
+            size = -(-len(missed) // workers) if missed else 1
+            chunks = [missed[i:i + size] for i in range(0, len(missed), size)]
+
+            def escalate(chunk: list[int], staff: dict[str, list[Any]] = staff) -> int:
+                return _escalate_isolating(chunk, now, policies, staff, skip, result)
+
+            if pool is None or len(chunks) < 2:
+                result.escalated += sum(escalate(chunk) for chunk in chunks)
+            else:
+                result.escalated += sum(pool.map(escalate, chunks))
+    finally:
+        if pool is not None:
+            # Each pool thread closes the connection it opened.
+            barrier = threading.Barrier(workers)
+            list(pool.map(_close_connection, [barrier] * workers))
+            pool.shutdown()
     return result
+
+
+def _close_connection(barrier: threading.Barrier) -> None:
+    barrier.wait(timeout=30)  # one call per thread, so every thread closes its own
+    connection.close()
+
+
+def _escalate_isolating(chunk: list[int], now: datetime, policies: Policies,
+                        staff: dict[str, list[Any]], skip: set[int],
+                        result: SweepResult) -> int:
+    try:
+        return _escalate_batch(chunk, now, policies, staff)
+    except Exception:  # noqa: BLE001 - isolate the case that breaks the batch
+        escalated = 0
+        for cid in chunk:
+            escalated += _safely(
+                lambda cid=cid: _escalate_batch([cid], now, policies, staff),
+                cid, skip, result) or 0
+        return escalated
 
 
 def _safely(work: Any, complaint_id: int, skip: set[int], result: SweepResult) -> Any:
@@ -194,15 +234,42 @@ def _users(user_ids: set[int]) -> dict[int, Any]:
     return get_user_model().objects.in_bulk(list(user_ids)) if user_ids else {}
 
 
+_COMPLAINT = Complaint._meta.db_table
+_DEADLINE = Deadline._meta.db_table
+_ESCALATION = Escalation._meta.db_table
+# On PostgreSQL a batch is written by one set-based statement per table, from plain tuples:
+# Django's bulk_update builds a CASE expression per row and field, and model instances cost
+# more than the rows they describe (bench/README.md, "Escalation sweep benchmark").
+_UPDATE_COMPLAINTS = (
+    f"UPDATE {_COMPLAINT} AS c SET escalation_level = v.level, assignee_id = v.assignee, "  # noqa: S608
+    "co_owner_id = v.co_owner, updated_at = %s FROM unnest(%s::bigint[], %s::smallint[], "
+    "%s::integer[], %s::integer[]) AS v(id, level, assignee, co_owner) WHERE c.id = v.id"
+)
+_INSERT_DEADLINES = (
+    f"INSERT INTO {_DEADLINE} (complaint_id, kind, level, started_at, due_at, paused_at, "  # noqa: S608
+    "closed_at, outcome) SELECT c, k, l, %s, d, NULL, NULL, '' FROM unnest(%s::bigint[], "
+    "%s::text[], %s::smallint[], %s::timestamptz[]) AS t(c, k, l, d)"
+)
+_INSERT_ESCALATIONS = (
+    f"INSERT INTO {_ESCALATION} (complaint_id, deadline_id, level, raised_at, recipients, "  # noqa: S608
+    "reporter_told, resolution) SELECT c, d, l, %s, r::jsonb, t, '' FROM unnest(%s::bigint[], "
+    "%s::bigint[], %s::smallint[], %s::text[], %s::boolean[]) AS x(c, d, l, r, t)"
+)
+
+
 class _Plan:
-    """Everything one batch writes, gathered and then written in a few statements."""
+    """Everything one batch writes, gathered as plain rows and then written in a few
+    statements."""
 
     def __init__(self, now: datetime) -> None:
         self.now = now
-        self.complaints: list[Complaint] = []
-        self.deadlines: list[Deadline] = []
-        self.escalations: list[Escalation] = []
-        self.notes: list[Notification] = []
+        # (id, escalation_level, assignee_id, co_owner_id)
+        self.complaints: list[tuple[int, int, int | None, int | None]] = []
+        # (complaint_id, kind, level, due_at)
+        self.deadlines: list[tuple[int, str, int, datetime]] = []
+        # (complaint_id, deadline_id, level, recipient ids, reporter_told)
+        self.escalations: list[tuple[int, int, int, list[int], bool]] = []
+        self.notes: list[notifications.Outgoing] = []
         self.events: list[audit.Entry] = []
 
     def escalate(self, complaint: Complaint, missed: list[tuple[int, str, datetime]],
@@ -224,18 +291,17 @@ class _Plan:
                       complaint.reference, level)
         owner = chosen[complaint.pk % len(chosen)] if chosen else None
         notify = [owner] if owner and level < TOP_LEVEL else chosen
+        assignee_id, co_owner_id = complaint.assignee_id, complaint.co_owner_id
         if level == 1 and owner is not None:
-            previous = users.get(complaint.assignee_id or 0)
+            previous = users.get(assignee_id or 0)
             if previous is not None and previous.pk != owner.pk:
                 self.notes.append(notifications.build(
                     kind=Notification.Kind.REMINDER, complaint=complaint, now=self.now,
                     recipient=previous))
-            complaint.assignee_id = owner.pk
+            assignee_id = owner.pk
         if level == 2 and owner is not None:
-            complaint.co_owner_id = owner.pk
-        complaint.escalation_level = level
-        complaint.updated_at = self.now
-        self.complaints.append(complaint)
+            co_owner_id = owner.pk
+        self.complaints.append((complaint.pk, level, assignee_id, co_owner_id))
         self.notes += [notifications.build(kind=Notification.Kind.ESCALATED, complaint=complaint,
                                            now=self.now, recipient=user, level=level)
                        for user in notify]
@@ -245,23 +311,21 @@ class _Plan:
                 kind=Notification.Kind.REPORTER_ESCALATED, complaint=complaint, now=self.now,
                 recipient=users.get(complaint.reporter_user_id or 0), for_reporter=True))
         duration = policies.duration(ESCALATION, complaint.category, complaint.severity)
+        recipients = [u.pk for u in notify]
         for deadline_id, kind, due_at in missed:
             # Climb from the missed due time, so a sweep after downtime walks the levels in
             # order; at the top, from now, so reminders do not pile up.
             base = due_at if level < TOP_LEVEL else max(due_at, self.now)
-            self.deadlines.append(Deadline(complaint_id=complaint.pk, kind=kind, level=level,
-                                           started_at=self.now, due_at=duration.after(base)))
-            self.escalations.append(Escalation(
-                complaint_id=complaint.pk, deadline_id=deadline_id, level=level,
-                raised_at=self.now, recipients=[u.pk for u in notify],
-                reporter_told=reporter_told))
+            self.deadlines.append((complaint.pk, kind, level, duration.after(base)))
+            self.escalations.append((complaint.pk, deadline_id, level, recipients,
+                                     reporter_told))
         self.events.append(audit.Entry(
             action=Action.COMPLAINT_ESCALATED, actor=audit.SYSTEM, target=complaint,
             from_state=complaint.state, to_state=complaint.state,
             payload={"from_level": before, "level": level, "skipped_levels": skipped,
                      "missed": sorted(kind for _, kind, _ in missed),
                      "deadlines": sorted(d for d, _, _ in missed),
-                     "recipients": [u.pk for u in notify], "reporter_told": reporter_told}))
+                     "recipients": recipients, "reporter_told": reporter_told}))
 
     @staticmethod
     def _eligible(role: str, complaint: Complaint, conflicted: set[int],
@@ -270,10 +334,34 @@ class _Plan:
                 if u.pk != complaint.reporter_user_id and _person_id(u) not in conflicted]
 
     def write(self) -> None:
-        Complaint.objects.bulk_update(
-            self.complaints, ["escalation_level", "assignee", "co_owner", "updated_at"],
-            batch_size=500)
-        Deadline.objects.bulk_create(self.deadlines, batch_size=1000)
-        Escalation.objects.bulk_create(self.escalations, batch_size=1000)
+        if connection.vendor == "postgresql":
+            self._write_set_based()
+        else:
+            self._write_orm()
         notifications.enqueue(self.notes)
+        # Last, so the chain head is locked only for the append and the commit.
         audit.record_many(self.events)
+
+    def _write_set_based(self) -> None:
+        def columns(rows: list[tuple[Any, ...]]) -> list[list[Any]]:
+            return [list(column) for column in zip(*rows, strict=True)]
+
+        with connection.cursor() as cursor:
+            cursor.execute(_UPDATE_COMPLAINTS, [self.now, *columns(self.complaints)])
+            cursor.execute(_INSERT_DEADLINES, [self.now, *columns(self.deadlines)])
+            cursor.execute(_INSERT_ESCALATIONS, [self.now, *columns([
+                (c, d, level, json.dumps(r), told) for c, d, level, r, told in self.escalations
+            ])])
+
+    def _write_orm(self) -> None:
+        Complaint.objects.bulk_update(
+            [Complaint(pk=pk, escalation_level=level, assignee_id=assignee, co_owner_id=co_owner,
+                       updated_at=self.now) for pk, level, assignee, co_owner in self.complaints],
+            ["escalation_level", "assignee", "co_owner", "updated_at"], batch_size=500)
+        Deadline.objects.bulk_create([
+            Deadline(complaint_id=c, kind=k, level=level, started_at=self.now, due_at=due)
+            for c, k, level, due in self.deadlines])
+        Escalation.objects.bulk_create([
+            Escalation(complaint_id=c, deadline_id=d, level=level, raised_at=self.now,
+                       recipients=r, reporter_told=told)
+            for c, d, level, r, told in self.escalations])

@@ -39,8 +39,8 @@ def test_two_sweeps_at_once_escalate_each_missed_deadline_once(committed_db: Non
     results: list[int] = []
 
     def work(index: int) -> None:
-        # Small batches so the two sweeps interleave.
-        results.append(sweep(now=now, batch_size=7).escalated)
+        # Small batches so the two sweeps interleave, each itself on two connections.
+        results.append(sweep(now=now, batch_size=7, workers=2).escalated)
 
     assert run_together(2, work) == []
     # Catching up climbs each complaint through the levels it missed (the next level's
