@@ -184,7 +184,9 @@ EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=30)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="complaints@localhost")
 SWEEP_EVERY_SECONDS = env.float("SWEEP_EVERY_SECONDS", default=60.0)
 # Batches a sweep escalates at once, each on its own database connection (PostgreSQL).
-SWEEP_WORKERS = env.int("SWEEP_WORKERS", default=2)
+# Three batches of a thousand keep both cores busy on this kind of machine (bench/README.md).
+SWEEP_WORKERS = env.int("SWEEP_WORKERS", default=3)
+SWEEP_BATCH_SIZE = env.int("SWEEP_BATCH_SIZE", default=1000)
 CELERY_BEAT_SCHEDULE["escalation-sweep"] = {
     "task": "escalation.tasks.sweep_deadlines",
     "schedule": SWEEP_EVERY_SECONDS,

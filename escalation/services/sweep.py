@@ -62,7 +62,7 @@ def _due(now: datetime, limit: int, skip: set[int]) -> list[tuple[int, int, str]
     return list(rows)
 
 
-def sweep(*, now: datetime | None = None, batch_size: int = 500, dry_run: bool = False,
+def sweep(*, now: datetime | None = None, batch_size: int | None = None, dry_run: bool = False,
           workers: int | None = None) -> SweepResult:
     """Escalate every missed deadline, passing again until nothing is due.
 
@@ -87,6 +87,7 @@ def sweep(*, now: datetime | None = None, batch_size: int = 500, dry_run: bool =
         ]
         return result
     workers = 1 if connection.vendor == "sqlite" else (workers or settings.SWEEP_WORKERS)
+    batch_size = batch_size or settings.SWEEP_BATCH_SIZE
     policies = Policies.current()
     staff: dict[str, list[Any]] = {}
     skip: set[int] = set()
