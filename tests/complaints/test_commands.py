@@ -23,3 +23,15 @@ def test_seed_demo_builds_an_audited_demo_and_is_idempotent() -> None:
     call_command("seed_demo", stdout=again)
     assert "already there" in again.getvalue()
     assert Complaint.objects.count() == 6
+
+
+@pytest.mark.django_db
+def test_the_demo_compliance_officer_can_edit_sla_policies(client: object) -> None:
+    from django.contrib.auth import get_user_model
+
+    call_command("seed_demo", stdout=io.StringIO())
+    officer = get_user_model().objects.get(username="compliance")
+    assert officer.has_perm("escalation.change_slapolicy")
+    client.force_login(officer)  # type: ignore[attr-defined]
+    page = client.get("/admin/escalation/slapolicy/add/")  # type: ignore[attr-defined]
+    assert page.status_code == 200
