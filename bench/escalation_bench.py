@@ -698,7 +698,7 @@ def main() -> None:  # noqa: C901 - one linear script
                         default=Path(os.environ.get("HELPDESK_VENV", DEFAULT_HELPDESK_VENV)),
                         help="throwaway virtualenv for django-helpdesk (created or reused)")
     parser.add_argument("--keep-helpdesk-project", action="store_true",
-                        help="keep the generated helpdesk project folder (in the temporary directory)")
+                        help="keep the generated helpdesk project (temporary directory)")
     parser.add_argument("--server-url",
                         default=os.environ.get(
                             "BENCH_SERVER_URL",
