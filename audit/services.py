@@ -124,6 +124,9 @@ def record(
     the change it records); ``ValueError`` for an unknown action or a payload that is not
     plain JSON of strings, integers, booleans and nulls.
     """
+    if connection.vendor != "postgresql":  # one writer at a time: a batch of one
+        return record_many([Entry(action=action, actor=actor, target=target,
+                                  from_state=from_state, to_state=to_state, payload=payload)])[0]
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("audit.record must be called inside the caller's transaction")
     action = Action(action)
@@ -132,21 +135,14 @@ def record(
     target_type, target_id = target_ref(target)
     text = canonical_payload(payload)
 
-    # Everything above runs before the lock; only the append itself holds it.
+    # Everything above runs before the lock. One round trip: the database function locks
+    # the head, hashes, inserts and moves the head (migration 0004), so the lock is held
+    # for one statement and the commit.
     now = timezone.now()
-    fields = [who.type, who.id, action.value, target_type, target_id, from_state, to_state, text]
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            # One round trip: the database function locks, hashes, inserts and moves the
-            # head (migration 0003), so the lock is held for one statement and the commit.
-            cursor.execute(_APPEND_SQL, [now, *fields])
-            seq, prev_hash, digest = cursor.fetchone()
-        else:
-            seq, prev_hash = _take_next_seq(cursor)
-            digest = event_hash(prev_hash, seq, format_time(now), *fields)
-            stored_time = connection.ops.adapt_datetimefield_value(now)
-            cursor.execute(_INSERT_SQL, [seq, stored_time, *fields, prev_hash, digest])
-            cursor.execute(_MOVE_HEAD_SQL, [digest])
+        cursor.execute(_APPEND_SQL, [now, who.type, who.id, action.value, target_type,
+                                     target_id, from_state, to_state, text])
+        seq, prev_hash, digest = cursor.fetchone()
     return Appended(seq, now, prev_hash, digest)
 
 
@@ -232,23 +228,6 @@ _INSERT_SQL = (
 )
 _HEAD_SQL = f"SELECT seq, hash FROM {ChainHead._meta.db_table} WHERE id = 1"  # noqa: S608
 _SET_HEAD_SQL = f"UPDATE {ChainHead._meta.db_table} SET seq = %s, hash = %s WHERE id = 1"  # noqa: S608
-_MOVE_HEAD_SQL = f"UPDATE {ChainHead._meta.db_table} SET hash = %s WHERE id = 1"  # noqa: S608
-# One statement takes the head's row lock (held to commit, which serialises appends) and
-# the next sequence number; RETURNING gives the new seq and the still-unchanged hash.
-_NEXT_SEQ_SQL = (
-    f"UPDATE {ChainHead._meta.db_table} SET seq = seq + 1 WHERE id = 1 "  # noqa: S608
-    "RETURNING seq, hash"
-)
-
-
-def _take_next_seq(cursor: Any) -> tuple[int, str]:
-    cursor.execute(_NEXT_SEQ_SQL)
-    taken = cursor.fetchone()
-    if taken is None:  # only on a database emptied since its migration created the head
-        _lock_head()
-        cursor.execute(_NEXT_SEQ_SQL)
-        taken = cursor.fetchone()
-    return int(taken[0]), str(taken[1])
 
 
 # --- Verification -------------------------------------------------------------------------
