@@ -31,6 +31,7 @@ class Action(StrEnum):
     INVESTIGATION_EVIDENCE_RECORDED = "investigation.evidence_recorded"
     # Directory.
     DIRECTORY_IMPORTED = "directory.imported"
+    DIRECTORY_ACCOUNT_LINKED = "directory.account_linked"
     # The log itself.
     AUDIT_CHECKPOINT_EXPORTED = "audit.checkpoint_exported"
     AUDIT_CHAIN_VERIFIED = "audit.chain_verified"

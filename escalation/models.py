@@ -92,10 +92,6 @@ class Deadline(models.Model):
     def __str__(self) -> str:
         return f"{self.kind} L{self.level} due {self.due_at:%Y-%m-%d %H:%M}"
 
-    @property
-    def met_at(self) -> object:
-        return self.closed_at if self.outcome == self.Outcome.MET else None
-
 
 class Escalation(models.Model):
     complaint = models.ForeignKey("complaints.Complaint", on_delete=models.CASCADE,

@@ -178,7 +178,11 @@ def person_link_user(*, user: Any) -> Person | None:
     """
     if not user.email or Person.objects.filter(user=user).exists():
         return None
-    person = Person.objects.filter(email__iexact=user.email, user__isnull=True).first()
-    if person is not None:
-        Person.objects.filter(pk=person.pk, user__isnull=True).update(user=user)
+    with transaction.atomic():
+        person = Person.objects.filter(email__iexact=user.email, user__isnull=True).first()
+        # Linking decides who is conflicted on which case, so it is on the record.
+        if person is not None and Person.objects.filter(
+                pk=person.pk, user__isnull=True).update(user=user):
+            audit.record(action=Action.DIRECTORY_ACCOUNT_LINKED, actor=audit.SYSTEM,
+                         target=("person", person.employee_id), payload={"user": user.pk})
     return person

@@ -19,7 +19,7 @@ from complaints import roles
 from complaints.conflicts import is_conflicted
 from complaints.errors import InvalidInput, TransitionForbidden, TransitionNotAllowed
 from complaints.models import WITHDRAWABLE, CaseNote, Complaint, Investigation, Outcome
-from complaints.permissions import is_reporter
+from complaints.permissions import is_reporter, may_decline_withdrawal
 from complaints.services.locking import lock_complaint, save_changed, snapshot
 from escalation.models import Deadline
 from escalation.services.deadlines import deadlines_follow
@@ -231,6 +231,7 @@ def complaint_withdraw(*, complaint: Complaint, actor: Any, reason: str = "") ->
     ``complaint.withdrawn``). A critical one does not: it stays where it is with a request
     that compliance decides (audits ``complaint.withdrawal_requested``); compliance then
     takes ``withdraw`` to end it or ``decline_withdrawal`` to carry on."""
+    reason = _clean_reason(reason, required=False)
     with transaction.atomic():
         locked = lock_complaint(complaint)
         if locked.is_critical and is_reporter(locked, actor):
@@ -244,35 +245,33 @@ def _request_withdrawal(locked: Complaint, actor: Any, reason: str) -> Complaint
         raise TransitionNotAllowed("withdraw", locked.state)
     if not has_transition_perm(locked.withdraw, actor):
         raise TransitionForbidden("a withdrawal has already been asked for")
+    return _set_withdrawal_request(locked, actor, timezone.now(),
+                                   Action.COMPLAINT_WITHDRAWAL_REQUESTED, reason)
+
+
+def _set_withdrawal_request(locked: Complaint, actor: Any, requested_at: datetime | None,
+                            action: Action, reason: str) -> Complaint:
+    """Ask for, or decline, a withdrawal: the state does not change; audited as ``action``."""
     now = timezone.now()
     unchanged = snapshot(locked)
-    locked.withdrawal_requested_at = now
+    locked.withdrawal_requested_at = requested_at
     save_changed(locked, unchanged)
-    payload = _reason_note(locked, actor, Action.COMPLAINT_WITHDRAWAL_REQUESTED,
-                           _clean_reason(reason, required=False), now)
-    audit.record(action=Action.COMPLAINT_WITHDRAWAL_REQUESTED, actor=actor, target=locked,
-                 from_state=locked.state, to_state=locked.state, payload=payload)
+    payload = _reason_note(locked, actor, action, reason, now)
+    audit.record(action=action, actor=actor, target=locked, from_state=locked.state,
+                 to_state=locked.state, payload=payload)
     return locked
 
 
 def complaint_decline_withdrawal(*, complaint: Complaint, actor: Any, reason: str) -> Complaint:
     """Compliance keeps a critical case open despite the reporter's request.
     Audits ``complaint.withdrawal_declined``."""
-    from complaints.permissions import may_decline_withdrawal
-
     reason = _clean_reason(reason, required=True)
     with transaction.atomic():
         locked = lock_complaint(complaint)
         if not may_decline_withdrawal(locked, actor):
             raise TransitionForbidden("you may not decide this withdrawal")
-        now = timezone.now()
-        unchanged = snapshot(locked)
-        locked.withdrawal_requested_at = None
-        save_changed(locked, unchanged)
-        payload = _reason_note(locked, actor, Action.COMPLAINT_WITHDRAWAL_DECLINED, reason, now)
-        audit.record(action=Action.COMPLAINT_WITHDRAWAL_DECLINED, actor=actor, target=locked,
-                     from_state=locked.state, to_state=locked.state, payload=payload)
-    return locked
+        return _set_withdrawal_request(locked, actor, None,
+                                       Action.COMPLAINT_WITHDRAWAL_DECLINED, reason)
 
 
 def complaint_reply_window_expired(*, complaint: Complaint) -> Complaint:

@@ -143,9 +143,8 @@ def deliver_pending(*, limit: int = 200, now: datetime | None = None) -> Deliver
     """
     now = now or timezone.now()
     result = Delivered()
-    for pk in _claim(limit, now):
-        note = Notification.objects.get(pk=pk)
-        lease = note.claimed_until
+    for note in Notification.objects.filter(pk__in=_claim(limit, now)).order_by("pk"):
+        pk, lease = note.pk, note.claimed_until
         try:
             EmailMessage(
                 subject=note.subject, body=note.body, to=[note.email],

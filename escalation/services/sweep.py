@@ -95,6 +95,7 @@ def sweep(*, now: datetime | None = None, batch_size: int | None = None, dry_run
     try:
         while batch := _due(now, batch_size * workers, skip):
             result.passes += 1
+            done_before = result.escalated + result.replies_expired
             staff = staff or _staff_by_role()  # read once, and only when something is due
             expired = sorted({cid for _, cid, kind in batch if kind == Kind.REPORTER_REPLY})
             for cid in expired:
@@ -112,6 +113,10 @@ def sweep(*, now: datetime | None = None, batch_size: int | None = None, dry_run
                 result.escalated += sum(escalate(chunk) for chunk in chunks)
             else:
                 result.escalated += sum(pool.map(escalate, chunks))
+            if result.escalated + result.replies_expired == done_before:
+                # Everything due is held by handlers' transactions right now (SKIP LOCKED):
+                # leave it to the next sweep rather than spin on it.
+                break
     finally:
         if pool is not None:
             # Each pool thread closes the connection it opened.

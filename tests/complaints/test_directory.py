@@ -95,3 +95,5 @@ def test_accounts_and_people_are_linked_by_email_whichever_comes_first(tmp_path:
     assert Person.objects.get(employee_id="E1").user == early
     late: Any = UserFactory(username="late", email="BO@example.com")
     assert Person.objects.get(employee_id="E2").user == late
+    linked = AuditEvent.objects.get(action="directory.account_linked")
+    assert (linked.target_id, linked.payload) == ("E2", f'{{"user":{late.pk}}}')

@@ -92,3 +92,37 @@ def test_a_handler_acknowledging_while_the_sweep_escalates_one_outcome(
         assert not Deadline.objects.filter(complaint=complaint, kind="acknowledge",
                                            closed_at=None).exists()
     assert verify().intact
+
+
+def test_a_sweep_leaves_a_case_a_handler_holds_and_does_not_spin(committed_db: None) -> None:
+    import threading
+    import time
+
+    from django.db import connections, transaction
+
+    UserFactory(username="lead", roles=[roles.HR_LEAD])
+    complaint = overdue_complaints(1)[0]
+    holding, release = threading.Event(), threading.Event()
+
+    def handler() -> None:
+        try:
+            with transaction.atomic():
+                Complaint.objects.select_for_update().get(pk=complaint.pk)
+                holding.set()
+                release.wait(timeout=30)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=handler)
+    thread.start()
+    assert holding.wait(timeout=10)
+    started = time.monotonic()
+    result = sweep(now=timezone.now())
+    elapsed = time.monotonic() - started
+    release.set()
+    thread.join(timeout=30)
+    assert (result.escalated, result.passes) == (0, 1)
+    assert elapsed < 5
+    # The next sweep gets it, catching up from level 1 (it was missed a month ago).
+    assert sweep(now=timezone.now()).escalated >= 1
+    assert Escalation.objects.filter(complaint=complaint).order_by("pk").first().level == 1
