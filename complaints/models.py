@@ -111,8 +111,11 @@ class Complaint(FSMModelMixin, models.Model):
         Person, null=True, blank=True, on_delete=models.PROTECT, related_name="+",
         db_index=False,
     )
-    # Argon2 hash of an anonymous reporter's receipt key; the key itself is shown once.
-    receipt_key_hash = models.CharField(max_length=200, blank=True)
+    # Argon2id of an anonymous reporter's receipt key (complaints/receipts.py); the key
+    # itself is shown once. Deterministic, so the key alone finds its case through an index.
+    receipt_key_hash = models.CharField(max_length=64, blank=True)
+    # What an anonymous reporter chose to tell about themselves later (name, how to reach).
+    reporter_identity = EncryptedTextField(blank=True, default="")
 
     state = FSMField(default=State.SUBMITTED, choices=State.choices, protected=True)
     escalation_level = models.PositiveSmallIntegerField(default=0)
@@ -140,11 +143,16 @@ class Complaint(FSMModelMixin, models.Model):
     resolved_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
     reopened_at = models.DateTimeField(null=True, blank=True)
+    # Set when the retention period has passed and the case's personal data was erased.
+    purged_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["reference"], name="complaint_reference_unique"),
+            # Used by complaints.receipts.complaint_for_receipt_key: the key alone finds it.
+            models.UniqueConstraint(fields=["receipt_key_hash"], name="complaint_receipt_key",
+                                    condition=~models.Q(receipt_key_hash="")),
         ]
         indexes = [
             models.Index(fields=["state", "submitted_at"], name="complaint_state_submitted"),
@@ -238,7 +246,7 @@ class Complaint(FSMModelMixin, models.Model):
         self.ended_at = at
         self.withdrawal_requested_at = None
 
-    @transition(field=state, source=ENDED, target=State.ACKNOWLEDGED, permission=perm.may_decide)
+    @transition(field=state, source=ENDED, target=State.ACKNOWLEDGED, permission=perm.may_reopen)
     def reopen(self, *, by: Any, at: Any) -> None:
         self.reopened_at = at
         self.ended_at = None
@@ -347,3 +355,89 @@ class EvidenceItem(models.Model):
 
     def __str__(self) -> str:
         return f"evidence {self.pk}"
+
+
+class Conflict(models.Model):
+    """Someone who must never see, handle or hear about a complaint.
+
+    Kept as rows, not worked out on each read, so a queue excludes conflicted cases with one
+    indexed NOT EXISTS whatever its size. Rows of the ``subject`` and ``chain`` sources are
+    recomputed from the directory (complaints/services/conflicts.py); ``declared`` and
+    ``named`` rows are only ever added.
+    """
+
+    class Source(models.TextChoices):
+        SUBJECT = "subject", "A subject of the complaint"
+        CHAIN = "chain", "Above a subject in the management chain"
+        DECLARED = "declared", "Declared a conflict of interest"
+        NAMED = "named", "Named as conflicted by the reporter"
+
+    complaint = models.ForeignKey(Complaint, on_delete=models.CASCADE, related_name="conflicts")
+    person = models.ForeignKey(Person, null=True, blank=True, on_delete=models.CASCADE,
+                               related_name="+")
+    # A declared conflict by an account that has no directory entry.
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                             on_delete=models.CASCADE, related_name="+")
+    source = models.CharField(max_length=16, choices=Source.choices)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["complaint", "person", "source"],
+                                    name="conflict_person_once"),
+            models.UniqueConstraint(fields=["complaint", "user", "source"],
+                                    name="conflict_user_once"),
+            models.CheckConstraint(condition=models.Q(person__isnull=False)
+                                   | models.Q(user__isnull=False), name="conflict_has_someone"),
+        ]
+        indexes = [
+            # Used by complaints.access: "is this person conflicted on anything?" per queue.
+            models.Index(fields=["person", "complaint"], name="conflict_person"),
+            models.Index(fields=["user", "complaint"], name="conflict_user",
+                         condition=models.Q(user__isnull=False)),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source} conflict on {self.complaint_id}"
+
+
+class Message(models.Model):
+    """The two-way thread between the reporter and the handlers, encrypted at rest."""
+
+    complaint = models.ForeignKey(Complaint, on_delete=models.CASCADE, related_name="messages")
+    from_reporter = models.BooleanField()
+    # The staff author; a reporter's messages name no account (they may be anonymous).
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                               on_delete=models.PROTECT, related_name="+")
+    body = EncryptedTextField()
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        indexes = [models.Index(fields=["complaint", "created_at"], name="message_complaint")]
+
+    def __str__(self) -> str:
+        return f"message {self.pk} on {self.complaint_id}"
+
+
+class Attachment(models.Model):
+    """A file added to a case. The media folder holds only its Fernet ciphertext, under a
+    random name; the name the user gave is encrypted here."""
+
+    complaint = models.ForeignKey(Complaint, on_delete=models.CASCADE,
+                                  related_name="attachments")
+    from_reporter = models.BooleanField()
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                    on_delete=models.PROTECT, related_name="+")
+    stored_name = models.CharField(max_length=100, unique=True)
+    original_name = EncryptedTextField()
+    # Detected from the content, never taken from the name or the browser.
+    content_type = models.CharField(max_length=100)
+    size = models.PositiveIntegerField()
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+
+    def __str__(self) -> str:
+        return f"attachment {self.pk} on {self.complaint_id}"

@@ -107,6 +107,11 @@ def may_withdraw(complaint: Complaint, who: Any) -> bool:
     )
 
 
+def may_reopen(complaint: Complaint, who: Any) -> bool:
+    # A purged case has nothing left to reopen: its narrative and parties are gone.
+    return complaint.purged_at is None and may_decide(complaint, who)
+
+
 def may_decline_withdrawal(complaint: Complaint, who: Any) -> bool:
     return complaint.withdrawal_requested_at is not None and _staff(
         complaint, who, frozenset({roles.COMPLIANCE_OFFICER})

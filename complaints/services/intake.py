@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from argon2 import PasswordHasher
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -20,7 +17,6 @@ from complaints.errors import InvalidInput
 from complaints.models import (
     AUDIT_COMMITTEE_CATEGORIES,
     CRITICAL_CATEGORIES,
-    REFERENCE_ALPHABET,
     Category,
     Complaint,
     Person,
@@ -30,6 +26,7 @@ from complaints.models import (
     new_reference,
 )
 from complaints.permissions import ReporterPrincipal
+from complaints.receipts import new_receipt_key, receipt_key_hash
 from complaints.roles import AUDIT_COMMITTEE
 from escalation.models import Notification
 from escalation.services import notifications
@@ -38,27 +35,12 @@ from escalation.services.deadlines import deadlines_follow
 SUMMARY_MAX = 200
 NARRATIVE_MAX = 50_000
 SUBJECTS_MAX = 20
-# 20 symbols of a 31-symbol alphabet: 99 bits, read and written in five groups of four.
-RECEIPT_KEY_GROUPS = 5
 
 
 @dataclass(frozen=True)
 class Filed:
     complaint: Complaint
     receipt_key: str | None  # shown once to an anonymous reporter, stored only as a hash
-
-
-def receipt_hasher() -> PasswordHasher:
-    cost = settings.RECEIPT_KEY_ARGON2
-    return PasswordHasher(time_cost=cost["time_cost"], memory_cost=cost["memory_cost"],
-                          parallelism=cost["parallelism"])
-
-
-def new_receipt_key() -> str:
-    return "-".join(
-        "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(4))
-        for _ in range(RECEIPT_KEY_GROUPS)
-    )
 
 
 def _people(field: str, given: list[str], errors: dict[str, list[str]]
@@ -134,7 +116,7 @@ def complaint_submit(
         raise InvalidInput(errors)
     anonymous = anonymous or reporter is None or not getattr(reporter, "is_authenticated", False)
     receipt_key = new_receipt_key() if anonymous else None
-    key_hash = receipt_hasher().hash(receipt_key) if receipt_key else ""  # before any lock
+    key_hash = receipt_key_hash(receipt_key) if receipt_key else ""  # before any lock
 
     complaint = Complaint(
         category=category,

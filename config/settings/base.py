@@ -30,6 +30,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_fsm",
+    "rules",
     "audit",
     "complaints",
     "escalation",
@@ -98,6 +99,11 @@ PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
 ]
 LOGIN_URL = "/accounts/login/"
+# Object permissions (who may see which complaint) come from complaints/rules.py.
+AUTHENTICATION_BACKENDS = [
+    "rules.permissions.ObjectPermissionBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 
 # --- Internationalisation ---------------------------------------------------------------
 LANGUAGE_CODE = "en"
@@ -163,11 +169,19 @@ LOGGING = {
 
 # Argon2id cost of an anonymous reporter's receipt key (argon2-cffi's RFC 9106 low-memory
 # profile: 64 MiB, 3 passes). Filing anonymously pays this once; guessing pays it per try.
+# The one salt of every receipt-key hash (complaints/receipts.py explains why one suffices).
+RECEIPT_KEY_SALT = env.str("RECEIPT_KEY_SALT", default="misconduct-complaints/receipt-key/v1")
 RECEIPT_KEY_ARGON2 = {
     "time_cost": env.int("RECEIPT_KEY_ARGON2_TIME_COST", default=3),
     "memory_cost": env.int("RECEIPT_KEY_ARGON2_MEMORY_KIB", default=65536),
     "parallelism": 4,
 }
+
+# --- Attachments and retention ------------------------------------------------------------
+ATTACHMENT_MAX_BYTES = env.int("ATTACHMENT_MAX_BYTES", default=10 * 1024 * 1024)
+# A closed, dismissed or withdrawn case's personal data is erased this long after it ended.
+RETENTION_DAYS = env.int("RETENTION_DAYS", default=3 * 365)
+RETENTION_PURGE_EVERY_SECONDS = env.int("RETENTION_PURGE_EVERY_SECONDS", default=24 * 3600)
 
 # --- Deadlines and escalation ---------------------------------------------------------------
 # The organisation's calendar: business days are Monday to Friday except the public holidays
@@ -194,4 +208,8 @@ CELERY_BEAT_SCHEDULE["escalation-sweep"] = {
 CELERY_BEAT_SCHEDULE["notifications-deliver"] = {
     "task": "escalation.tasks.deliver_notifications",
     "schedule": SWEEP_EVERY_SECONDS,
+}
+CELERY_BEAT_SCHEDULE["retention-purge"] = {
+    "task": "complaints.tasks.retention_purge",
+    "schedule": RETENTION_PURGE_EVERY_SECONDS,
 }
