@@ -29,9 +29,29 @@ class Action(StrEnum):
     # Investigation work that does not change state.
     INVESTIGATION_INTERVIEW_RECORDED = "investigation.interview_recorded"
     INVESTIGATION_EVIDENCE_RECORDED = "investigation.evidence_recorded"
+    # Conflicts of interest and need-to-know access.
+    COMPLAINT_CONFLICT_DECLARED = "complaint.conflict_declared"
+    COMPLAINT_CONFLICTS_CHANGED = "complaint.conflicts_changed"
+    COMPLAINT_VIEWED = "complaint.viewed"
+    COMPLAINT_ACCESS_DENIED = "complaint.access_denied"
+    # The reporter: follow-up by receipt key, messages, identity.
+    REPORTER_KEY_ACCEPTED = "reporter.key_accepted"
+    REPORTER_KEY_REJECTED = "reporter.key_rejected"
+    REPORTER_KEY_THROTTLED = "reporter.key_throttled"
+    COMPLAINT_IDENTITY_REVEALED = "complaint.identity_revealed"
+    MESSAGE_SENT = "message.sent"
     # Directory.
     DIRECTORY_IMPORTED = "directory.imported"
     DIRECTORY_ACCOUNT_LINKED = "directory.account_linked"
     # The log itself.
     AUDIT_CHECKPOINT_EXPORTED = "audit.checkpoint_exported"
     AUDIT_CHAIN_VERIFIED = "audit.chain_verified"
+    # Accounts.
+    ACCOUNT_TWO_FACTOR_ENABLED = "account.two_factor_enabled"
+    ACCOUNT_TWO_FACTOR_VERIFIED = "account.two_factor_verified"
+    ACCOUNT_TWO_FACTOR_FAILED = "account.two_factor_failed"
+    # Attachments and retention.
+    ATTACHMENT_ADDED = "attachment.added"
+    ATTACHMENT_DOWNLOADED = "attachment.downloaded"
+    COMPLAINT_PURGED = "complaint.purged"
+    ENCRYPTION_KEYS_ROTATED = "encryption.keys_rotated"

@@ -14,6 +14,8 @@ class AuditEvent(models.Model):
         USER = "user", "User"
         REPORTER = "reporter", "Reporter"
         SYSTEM = "system", "System"
+        # Someone not signed in and not (yet) known as a reporter: a wrong receipt key.
+        ANONYMOUS = "anonymous", "Anonymous"
 
     # seq is the primary key: gapless, assigned under the chain-head lock.
     seq = models.BigIntegerField(primary_key=True)

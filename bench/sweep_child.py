@@ -148,7 +148,7 @@ class PhaseTimer:
 
         self.wrap(sweep_module, "_due", "find due deadlines (_due)")
         self.wrap(sweep_module, "_claim", "claim deadlines (_claim UPDATE)")
-        self.wrap(sweep_module, "conflicted_person_ids_many", "conflicts (subjects, managers)")
+        self.wrap(sweep_module, "conflicted_many", "conflicts (subjects, managers)")
         self.wrap(sweep_module, "_users", "reporters and assignees (_users)")
         self.wrap(sweep_module._Plan, "escalate", "plan each complaint (_Plan.escalate)")
         self.wrap(sweep_module._Plan, "write", "_Plan.write (all its writes, below)")

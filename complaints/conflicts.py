@@ -1,13 +1,19 @@
-"""The one conflict-of-interest check that every permission, queue and escalation uses.
+"""The one conflict-of-interest check that every permission, queue, escalation and
+notification uses.
 
-Conflicted for a complaint: every subject, and everyone above a subject in the management
-chain, at any depth.
+Conflicted for a complaint (DESIGN.md): every subject, everyone above a subject in the
+management chain at any depth, anyone who declares a conflict, and anyone the reporter
+names. They are kept as ``Conflict`` rows (complaints/services/conflicts.py writes them),
+so a check is one indexed lookup and a queue excludes them with one NOT EXISTS.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+from django.db.models import Exists, OuterRef, Q
 
 if TYPE_CHECKING:
     from complaints.models import Complaint
@@ -16,57 +22,114 @@ if TYPE_CHECKING:
 MAX_CHAIN_DEPTH = 64
 
 
-def conflicted_person_ids_many(complaint_ids: Iterable[int]) -> dict[int, set[int]]:
-    """For each complaint, the directory people who are conflicted on it.
+@dataclass
+class Conflicted:
+    """Who is conflicted on one complaint: directory people, and accounts that declared a
+    conflict without having a directory entry."""
+
+    person_ids: set[int] = field(default_factory=set)
+    user_ids: set[int] = field(default_factory=set)
+
+    def includes(self, user: Any) -> bool:
+        if user is None:
+            return False
+        return user.pk in self.user_ids or person_id_of(user) in self.person_ids
+
+
+def person_id_of(user: Any) -> int | None:
+    """The directory person of an account, or None (read once per user object)."""
+    from complaints.models import Person
+
+    if not getattr(user, "is_authenticated", False) or getattr(user, "pk", None) is None:
+        return None
+    try:
+        return user.person.pk
+    except (Person.DoesNotExist, AttributeError):
+        return None
+
+
+def conflicted_many(complaint_ids: Iterable[int]) -> dict[int, Conflicted]:
+    """For each complaint, who is conflicted on it: one query for any number of cases."""
+    from complaints.models import Conflict
+
+    result = {cid: Conflicted() for cid in complaint_ids}
+    rows = Conflict.objects.filter(complaint_id__in=list(result)).values_list(
+        "complaint_id", "person_id", "user_id")
+    for cid, person_id, user_id in rows:
+        if person_id is not None:
+            result[cid].person_ids.add(person_id)
+        if user_id is not None:
+            result[cid].user_ids.add(user_id)
+    return result
+
+
+def conflicted_on(complaint: Complaint) -> Conflicted:
+    return conflicted_many([complaint.pk])[complaint.pk]
+
+
+def conflict_filter(user: Any) -> Q:
+    """Matches the Conflict rows that name this user (by account or directory person)."""
+    person_id = person_id_of(user)
+    match = Q(user_id=user.pk)
+    if person_id is not None:
+        match |= Q(person_id=person_id)
+    return match
+
+
+def conflicted_exists(user: Any) -> Exists:
+    """For a queryset of complaints: True where this user is conflicted."""
+    from complaints.models import Conflict
+
+    return Exists(Conflict.objects.filter(conflict_filter(user), complaint_id=OuterRef("pk")))
+
+
+def is_conflicted(user: Any, complaint: Complaint) -> bool:
+    """True when this user may not see, handle or hear about this complaint."""
+    from complaints.models import Conflict
+
+    if not getattr(user, "is_authenticated", False) or getattr(user, "pk", None) is None:
+        return False
+    cache: dict[int, bool] = complaint.__dict__.setdefault("_conflicted_users", {})
+    if user.pk not in cache:
+        cache[user.pk] = Conflict.objects.filter(
+            conflict_filter(user), complaint_id=complaint.pk).exists()
+    return cache[user.pk]
+
+
+def forget(complaint: Complaint) -> None:
+    """Drop the per-object answers after the complaint's conflicts changed."""
+    complaint.__dict__.pop("_conflicted_users", None)
+
+
+def directory_conflicts(complaint_ids: Iterable[int]) -> dict[int, dict[int, str]]:
+    """What the directory says, for each complaint: person id -> ``subject`` or ``chain``.
 
     A fixed number of queries for any number of complaints: one for the subjects, then one
     per level of management chain walked, for all of them at once.
     """
-    from complaints.models import Person, Subject
+    from complaints.models import Conflict, Person, Subject
 
-    conflicted: dict[int, set[int]] = {cid: set() for cid in complaint_ids}
+    subjects: dict[int, set[int]] = {cid: set() for cid in complaint_ids}
     for cid, person_id in Subject.objects.filter(
-        complaint_id__in=list(conflicted), person__isnull=False
+        complaint_id__in=list(subjects), person__isnull=False
     ).values_list("complaint_id", "person_id"):
-        conflicted[cid].add(person_id)
+        subjects[cid].add(person_id)
     manager_of: dict[int, int | None] = {}
-    frontier = set().union(*conflicted.values()) if conflicted else set()
+    frontier = set().union(*subjects.values()) if subjects else set()
     for _ in range(MAX_CHAIN_DEPTH):
         if not frontier:
             break
         rows = dict(Person.objects.filter(pk__in=frontier).values_list("pk", "manager_id"))
         manager_of.update(rows)
         frontier = {m for m in rows.values() if m is not None and m not in manager_of}
-    for people in conflicted.values():
+    result: dict[int, dict[int, str]] = {}
+    for cid, people in subjects.items():
+        found = {pid: Conflict.Source.SUBJECT.value for pid in people}
         chain = list(people)
         while chain:
             manager = manager_of.get(chain.pop())
-            if manager is not None and manager not in people:
-                people.add(manager)
+            if manager is not None and manager not in found:
+                found[manager] = Conflict.Source.CHAIN.value
                 chain.append(manager)
-    return conflicted
-
-
-def conflicted_person_ids(complaint: Complaint) -> set[int]:
-    return conflicted_person_ids_many([complaint.pk])[complaint.pk]
-
-
-def is_conflicted(user: Any, complaint: Complaint) -> bool:
-    """True when this user may not see, handle or hear about this complaint."""
-    if not getattr(user, "is_authenticated", False) or not hasattr(user, "person"):
-        return False
-    cache = complaint.__dict__.setdefault("_conflicted_person_ids", None)
-    if cache is None:
-        cache = conflicted_person_ids(complaint)
-        complaint.__dict__["_conflicted_person_ids"] = cache
-    person_id = _person_id(user)
-    return person_id is not None and person_id in cache
-
-
-def _person_id(user: Any) -> int | None:
-    from complaints.models import Person
-
-    try:
-        return user.person.pk
-    except Person.DoesNotExist:
-        return None
+        result[cid] = found
+    return result

@@ -2,11 +2,24 @@ from __future__ import annotations
 
 from django.urls import path
 
-from complaints import views
+from complaints.views import public, staff
 from escalation.views import notification_list
 
 app_name = "complaints"
 urlpatterns = [
-    path("", views.home, name="home"),
+    path("", public.home, name="home"),
+    path("report/", public.report, name="report"),
+    path("follow-up/", public.follow_up, name="follow_up"),
+    path("follow-up/case/", public.reporter_case, name="reporter_case"),
+    path("follow-up/end/", public.follow_up_end, name="follow_up_end"),
+    path("my/", public.my_cases, name="my_cases"),
+    path("my/<str:reference>/", public.my_case, name="my_case"),
+    path("staff/", staff.queue, name="staff_queue"),
+    path("staff/cases/<str:reference>/", staff.case, name="staff_case"),
+    path("staff/cases/<str:reference>/transitions/<str:name>/", staff.transition,
+         name="staff_transition"),
+    path("staff/cases/<str:reference>/messages/", staff.send_message, name="staff_message"),
+    path("staff/cases/<str:reference>/conflict/", staff.declare_conflict,
+         name="staff_declare_conflict"),
     path("notifications/", notification_list, name="notifications"),
 ]

@@ -3,8 +3,13 @@ from __future__ import annotations
 from django.contrib import admin
 from django.urls import include, path
 
+from complaints import two_factor
+
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("accounts/two-factor/", two_factor.two_factor_verify_view, name="two_factor_verify"),
+    path("accounts/two-factor/setup/", two_factor.two_factor_setup_view,
+         name="two_factor_setup"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("", include("complaints.urls")),
 ]

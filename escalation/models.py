@@ -122,6 +122,8 @@ class Notification(models.Model):
         ESCALATED = "escalated", "A case was escalated to you"
         REMINDER = "reminder", "A deadline on your case was missed"
         REPORTER_ESCALATED = "reporter_escalated", "Your report was escalated"
+        ROUTED = "routed", "A case was routed to you"
+        MESSAGE = "message", "A new message on a case"
 
     recipient = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
                                   on_delete=models.CASCADE, related_name="notifications")

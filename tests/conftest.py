@@ -36,6 +36,14 @@ def _fresh_sla_policies() -> None:
     Policies.forget()
 
 
+@pytest.fixture(autouse=True)
+def _empty_cache() -> None:
+    # Rate limits count in the cache, which outlives a test in the same process.
+    from django.core.cache import cache
+
+    cache.clear()
+
+
 @pytest.fixture
 def committed_db(transactional_db: None) -> Any:
     """A database whose writes really commit (for threads and processes), cleaned after.

@@ -16,6 +16,7 @@ from django.db import transaction
 from audit import services as audit
 from audit.actions import Action
 from complaints.models import Person
+from complaints.services.conflicts import conflicts_after_directory_change, conflicts_after_link
 
 COLUMNS = ("employee_id", "name", "email", "department", "manager_employee_id")
 BATCH = 2000
@@ -35,6 +36,7 @@ class ImportResult:
     updated: int = 0
     linked: int = 0
     unchanged: int = 0
+    cases_reevaluated: int = 0
     errors: list[tuple[int, str]] = field(default_factory=list)
 
 
@@ -140,6 +142,7 @@ def directory_import(*, text: str, actor: Any = audit.SYSTEM) -> ImportResult:
         result.created, result.updated = len(to_create), len(to_update)
 
         pk_of = dict(Person.objects.values_list("employee_id", "pk"))
+        existing_pks = {pk for pk, _ in existing.values()}
         moved = [
             Person(pk=pk_of[eid], manager_id=pk_of.get(values["manager_employee_id"]))
             for eid, values in rows.items()
@@ -148,9 +151,14 @@ def directory_import(*, text: str, actor: Any = audit.SYSTEM) -> ImportResult:
         Person.objects.bulk_update(moved, ["manager"], batch_size=BATCH)
         result.unchanged = len(rows) - result.created - result.updated
         result.linked = _link_by_email({v["email"] for v in rows.values() if v["email"]})
+        # A new manager above an accused person is conflicted from now on; an old one no
+        # longer is. Open cases are re-evaluated in the same transaction.
+        result.cases_reevaluated = conflicts_after_directory_change(
+            moved_person_ids={p.pk for p in moved if p.pk in existing_pks}, actor=actor)
         audit.record(action=Action.DIRECTORY_IMPORTED, actor=actor, target=("directory", "people"),
                      payload={"created": result.created, "updated": result.updated,
-                              "managers_changed": len(moved), "linked": result.linked})
+                              "managers_changed": len(moved), "linked": result.linked,
+                              "cases_reevaluated": result.cases_reevaluated})
     return result
 
 
@@ -185,4 +193,5 @@ def person_link_user(*, user: Any) -> Person | None:
                 pk=person.pk, user__isnull=True).update(user=user):
             audit.record(action=Action.DIRECTORY_ACCOUNT_LINKED, actor=audit.SYSTEM,
                          target=("person", person.employee_id), payload={"user": user.pk})
+            conflicts_after_link(user=user, person_id=person.pk)
     return person

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from audit import services as audit
 from audit.actions import Action
-from complaints.conflicts import conflicted_person_ids
+from complaints.conflicts import Conflicted, conflicted_on
 from complaints.errors import InvalidInput
 from complaints.models import (
     AUDIT_COMMITTEE_CATEGORIES,
@@ -27,7 +27,8 @@ from complaints.models import (
 )
 from complaints.permissions import ReporterPrincipal
 from complaints.receipts import new_receipt_key, receipt_key_hash
-from complaints.roles import AUDIT_COMMITTEE
+from complaints.roles import AUDIT_COMMITTEE, COMPLIANCE_OFFICER, HR_LEAD, HR_REVIEWER
+from complaints.services.conflicts import conflicts_name, conflicts_refresh
 from escalation.models import Notification
 from escalation.services import notifications
 from escalation.services.deadlines import deadlines_follow
@@ -74,18 +75,42 @@ def _validate(category: str, summary: str, narrative: str,
     return errors
 
 
-def _tell_audit_committee(complaint: Complaint) -> None:
+def _staff_in(role: str, complaint: Complaint, conflicted: Conflicted) -> list[Any]:
+    """Active holders of a role who may handle this complaint, in a stable order."""
+    users = (get_user_model().objects.filter(is_active=True, groups__name=role)
+             .select_related("person").order_by("pk"))
+    return [u for u in users
+            if u.pk != complaint.reporter_user_id and not conflicted.includes(u)]
+
+
+def _tell_audit_committee(complaint: Complaint, conflicted: Conflicted) -> None:
     # SOX 301: the audit committee receives accounting and fraud complaints on filing;
     # a member who is conflicted on this one is not told.
-    conflicted = conflicted_person_ids(complaint)
-    members = (get_user_model().objects.filter(is_active=True, groups__name=AUDIT_COMMITTEE)
-               .select_related("person").order_by("pk"))
     notifications.enqueue([
         notifications.build(kind=Notification.Kind.FILED, complaint=complaint,
                             now=complaint.submitted_at, recipient=member)
-        for member in members
-        if getattr(getattr(member, "person", None), "pk", None) not in conflicted
+        for member in _staff_in(AUDIT_COMMITTEE, complaint, conflicted)
     ])
+
+
+def _route_around_hr(complaint: Complaint, conflicted: Conflicted) -> bool:
+    """When every HR handler is conflicted (the accused's chain runs through HR, say), the
+    case goes to compliance from the start: a compliance officer who is not conflicted is
+    assigned and told. Returns whether it was routed."""
+    if any(_staff_in(role, complaint, conflicted) for role in (HR_REVIEWER, HR_LEAD)):
+        return False
+    officers = _staff_in(COMPLIANCE_OFFICER, complaint, conflicted)
+    if not officers:
+        # Compliance reads every case it is not conflicted on, and the deadlines escalate
+        # it further if nobody acts: the case is not lost, only unassigned.
+        return False
+    officer = officers[complaint.pk % len(officers)]
+    Complaint.objects.filter(pk=complaint.pk).update(assignee=officer)
+    complaint.assignee = officer
+    notifications.enqueue([notifications.build(
+        kind=Notification.Kind.ROUTED, complaint=complaint, now=complaint.submitted_at,
+        recipient=officer)])
+    return True
 
 
 def complaint_submit(
@@ -99,19 +124,26 @@ def complaint_submit(
     occurred_at: datetime | None = None,
     location: str = "",
     anonymous: bool = False,
+    conflicted: list[str] | None = None,
 ) -> Filed:
     """File a complaint.
 
     Changes: creates the Complaint (state ``submitted``, severity from the category) and
     its Subjects and Witnesses (employee ids, or names as typed). An anonymous complaint
     (no reporter, or ``anonymous=True``) keeps no link to any account and gets a receipt
-    key, returned once and stored as an Argon2 hash.
-    Audits ``complaint.submitted`` (category, severity, counts; never the text).
+    key, returned once and stored as an Argon2 hash. Records who is conflicted: the
+    subjects, their management chains, and the people in ``conflicted`` (employee ids the
+    reporter says must not handle it). When every HR handler is conflicted the case is
+    assigned to compliance from the start.
+    Audits ``complaint.submitted`` (category, severity, counts, routing; never the text).
     Raises ``InvalidInput`` with field-by-field messages.
     """
     errors = _validate(category, summary, narrative, occurred_at)
     people, typed = _people("subjects", list(subjects or []), errors)
     seen_people, seen_typed = _people("witnesses", list(witnesses or []), errors)
+    named = [e.strip() for e in (conflicted or []) if e and e.strip()]
+    if len(named) > SUBJECTS_MAX:
+        errors["conflicted"] = [f"Name at most {SUBJECTS_MAX} people."]
     if errors:
         raise InvalidInput(errors)
     anonymous = anonymous or reporter is None or not getattr(reporter, "is_authenticated", False)
@@ -149,14 +181,21 @@ def complaint_submit(
         )
         deadlines_follow(complaint=complaint, before="", after=complaint.state,
                          now=complaint.submitted_at)
+        conflicts_refresh(complaint_ids=[complaint.pk], now=complaint.submitted_at)
+        named_found = conflicts_name(complaint=complaint, employee_ids=named,
+                                     now=complaint.submitted_at) if named else 0
+        who = conflicted_on(complaint)
+        routed = _route_around_hr(complaint, who)
         if category in AUDIT_COMMITTEE_CATEGORIES:
-            _tell_audit_committee(complaint)
+            _tell_audit_committee(complaint, who)
         actor = (ReporterPrincipal(complaint.pk, complaint.reference) if anonymous else reporter)
         audit.record(
             action=Action.COMPLAINT_SUBMITTED, actor=actor, target=complaint,
             to_state=complaint.state,
             payload={"category": category, "severity": complaint.severity,
                      "subjects": len(people) + len(typed),
-                     "witnesses": len(seen_people) + len(seen_typed), "anonymous": anonymous},
+                     "witnesses": len(seen_people) + len(seen_typed), "anonymous": anonymous,
+                     **({"named_conflicted": named_found} if named else {}),
+                     **({"routed_to": "compliance"} if routed else {})},
         )
     return Filed(complaint=complaint, receipt_key=receipt_key)

@@ -22,7 +22,8 @@ from complaints.models import Complaint
 # What permissions and transitions read: the lock fetches only these, so a step neither
 # builds nor decrypts the whole complaint. Other fields load lazily if someone asks.
 LOCK_FIELDS = ("id", "reference", "state", "category", "severity", "reporter_user",
-               "assignee", "dismissal_proposed_by", "withdrawal_requested_at")
+               "assignee", "co_owner", "dismissal_proposed_by", "withdrawal_requested_at",
+               "purged_at")
 # What a transition may change.
 STATE_FIELDS = (
     "state", "assignee", "dismissal_proposed_by", "withdrawal_requested_at", "acknowledged_at",

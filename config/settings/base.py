@@ -7,6 +7,7 @@ broker on kombu's filesystem transport, so a fresh machine needs nothing but Pyt
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -31,6 +32,9 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_fsm",
     "rules",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "axes",
     "audit",
     "complaints",
     "escalation",
@@ -39,12 +43,20 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Outside everything that may answer on its own (the two-factor redirect, the axes
+    # lockout page), so every page carries the policy.
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    # Needs request.user.is_verified(), which OTPMiddleware installs.
+    "complaints.two_factor.TwoFactorRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as axes requires: it turns a lockout flagged during the view into its page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -60,6 +72,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "complaints.views.staff.context",
             ],
         },
     },
@@ -99,11 +112,45 @@ PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
 ]
 LOGIN_URL = "/accounts/login/"
-# Object permissions (who may see which complaint) come from complaints/rules.py.
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/"
+# Object permissions (who may see which complaint) come from complaints/rules.py. Axes goes
+# first: it refuses a locked-out username and address before any password is checked.
 AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
     "rules.permissions.ObjectPermissionBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
+
+# Login lockout (django-axes): a guesser gets AXES_FAILURE_LIMIT tries per username from one
+# address, then that pair waits an hour (restarted by each further try). Locking by the pair,
+# not the username alone, keeps a stranger from locking a handler out of their own cases.
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(hours=1)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/lockout.html"
+AXES_HTTP_RESPONSE_CODE = 429
+
+# Two-factor sign-in (django-otp, TOTP). Production forces it on for every staff role: a
+# handler's password alone opens the most sensitive records the organisation holds.
+OTP_REQUIRED_FOR_STAFF = env.bool("OTP_REQUIRED_FOR_STAFF", default=False)
+OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="Speak up")
+
+# Content-Security-Policy (django-csp 4), the same everywhere: pages use one stylesheet and
+# no inline script or style, so nothing looser is needed and an injected script cannot run.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "base-uri": ["'none'"],
+        "object-src": ["'none'"],
+    },
+}
 
 # --- Internationalisation ---------------------------------------------------------------
 LANGUAGE_CODE = "en"
@@ -213,3 +260,15 @@ CELERY_BEAT_SCHEDULE["retention-purge"] = {
     "task": "complaints.tasks.retention_purge",
     "schedule": RETENTION_PURGE_EVERY_SECONDS,
 }
+
+# --- Cache and rate limits ------------------------------------------------------------------
+# Rate limits count in the cache: Redis when there is one (shared by every web process),
+# else this process's memory (the embedded default's single web process).
+CACHES = {"default": (
+    {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    if REDIS_URL else
+    {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "complaints"}
+)}
+# Wrong receipt keys allowed per client address, and from all addresses together.
+RECEIPT_KEY_RATE_PER_CLIENT = env.str("RECEIPT_KEY_RATE_PER_CLIENT", default="10/h")
+RECEIPT_KEY_RATE_GLOBAL = env.str("RECEIPT_KEY_RATE_GLOBAL", default="500/h")

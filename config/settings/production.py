@@ -64,3 +64,7 @@ SECURE_HSTS_SECONDS = 60 * 60 * 24 * 365
 SECURE_HSTS_INCLUDE_SUBDOMAINS = True
 SECURE_HSTS_PRELOAD = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
+
+# Not read from the environment here: a staff account in production always needs its second
+# factor, whatever a deployment's variables say.
+OTP_REQUIRED_FOR_STAFF = True

@@ -12,3 +12,8 @@ RECEIPT_KEY_ARGON2 = {"time_cost": 1, "memory_cost": 8, "parallelism": 1}
 # Under pytest's `db` fixture nothing commits, so other connections would see nothing: the
 # sweep's own parallelism is tested on committed data in tests/escalation/test_races.py.
 SWEEP_WORKERS = 1
+# Two-factor and login lockout are off unless a test turns them on (tests/test_account_security.py
+# does): a developer's OTP_REQUIRED_FOR_STAFF must not change other tests, and axes refuses
+# `client.login()`, which authenticates without a request.
+OTP_REQUIRED_FOR_STAFF = False
+AXES_ENABLED = False

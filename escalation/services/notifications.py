@@ -36,6 +36,16 @@ TEXTS: dict[str, tuple[str, str]] = {
         "Deadline missed on case {ref}",
         "A deadline on case {ref}, assigned to you, was missed. The case has been escalated.",
     ),
+    Notification.Kind.ROUTED: (
+        "Case {ref} assigned to you",
+        "Case {ref} ({category}) has been assigned to you because everyone in the usual HR "
+        "line is conflicted on it. Open it in the staff workspace.",
+    ),
+    Notification.Kind.MESSAGE: (
+        "New message on case {ref}",
+        "There is a new message on case {ref}. Sign in to read it; messages are never sent "
+        "by email.",
+    ),
     Notification.Kind.REPORTER_ESCALATED: (
         "Your report {ref} has been escalated",
         "Your report {ref} was not handled in time, so it has been escalated to more senior "

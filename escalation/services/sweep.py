@@ -27,7 +27,7 @@ from django.utils import timezone
 from audit import services as audit
 from audit.actions import Action
 from complaints import roles
-from complaints.conflicts import conflicted_person_ids_many
+from complaints.conflicts import Conflicted, conflicted_many
 from complaints.models import Complaint
 from escalation.models import Deadline, Escalation, Kind, Notification
 from escalation.policy import ESCALATION, Policies
@@ -173,11 +173,6 @@ def _staff_by_role() -> dict[str, list[Any]]:
     return by_role
 
 
-def _person_id(user: Any) -> int | None:
-    person = getattr(user, "person", None)  # a missing person raises an AttributeError
-    return person.pk if person is not None else None
-
-
 def _claim(complaint_ids: list[int], now: datetime) -> list[tuple[int, int, str, Any]]:
     """Close the missed deadlines of these (locked) complaints as escalated; only the
     transaction whose UPDATE matches a deadline gets it back."""
@@ -218,7 +213,7 @@ def _escalate_batch(complaint_ids: list[int], now: datetime, policies: Policies,
             by_complaint[cid].append((deadline_id, kind, _aware(due_at)))
         if not by_complaint:
             return 0
-        conflicted = conflicted_person_ids_many(by_complaint)
+        conflicted = conflicted_many(by_complaint)
         # The reporters (told from level 2) and the assignees being replaced (reminded).
         users = _users({uid for cid in by_complaint for uid in
                         (locked[cid].reporter_user_id, locked[cid].assignee_id)
@@ -279,7 +274,7 @@ class _Plan:
         self.events: list[audit.Entry] = []
 
     def escalate(self, complaint: Complaint, missed: list[tuple[int, str, datetime]],
-                 conflicted: set[int], staff: dict[str, list[Any]], policies: Policies,
+                 conflicted: Conflicted, staff: dict[str, list[Any]], policies: Policies,
                  users: dict[int, Any]) -> None:
         before = complaint.escalation_level
         level, chosen, skipped = before, [], []
@@ -334,10 +329,10 @@ class _Plan:
                      "recipients": recipients, "reporter_told": reporter_told}))
 
     @staticmethod
-    def _eligible(role: str, complaint: Complaint, conflicted: set[int],
+    def _eligible(role: str, complaint: Complaint, conflicted: Conflicted,
                   staff: dict[str, list[Any]]) -> list[Any]:
         return [u for u in staff.get(role, [])
-                if u.pk != complaint.reporter_user_id and _person_id(u) not in conflicted]
+                if u.pk != complaint.reporter_user_id and not conflicted.includes(u)]
 
     def write(self) -> None:
         if connection.vendor == "postgresql":

@@ -1,0 +1,165 @@
+"""Writing conflicts: from the directory (subjects and their management chains), declared
+by staff, named by the reporter; and what follows when someone handling a case turns out
+to be conflicted on it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from audit import services as audit
+from audit.actions import Action
+from complaints.conflicts import conflicted_many, directory_conflicts, forget, person_id_of
+from complaints.models import OPEN_STATES, Complaint, Conflict, Investigation, Person, Subject
+from complaints.services.locking import lock_complaint
+
+DIRECTORY_SOURCES = (Conflict.Source.SUBJECT, Conflict.Source.CHAIN)
+
+
+def conflicts_refresh(*, complaint_ids: list[int], now: datetime) -> dict[int, dict[str, int]]:
+    """Bring the directory-derived conflicts of these complaints in line with the directory.
+
+    Changes: deletes ``subject``/``chain`` rows the directory no longer supports and adds
+    the new ones; declared and reporter-named conflicts are never touched. Writes no audit
+    event (the caller's event says why). Returns, per complaint that changed, how many rows
+    were added and removed.
+    """
+    wanted = directory_conflicts(complaint_ids)
+    have: dict[int, dict[tuple[int, str], int]] = {cid: {} for cid in complaint_ids}
+    for pk, cid, person_id, source in Conflict.objects.filter(
+            complaint_id__in=complaint_ids, source__in=DIRECTORY_SOURCES).values_list(
+            "pk", "complaint_id", "person_id", "source"):
+        have[cid][(person_id, source)] = pk
+    stale: list[int] = []
+    fresh: list[Conflict] = []
+    changes: dict[int, dict[str, int]] = {}
+    for cid in complaint_ids:
+        target = {(pid, source) for pid, source in wanted[cid].items()}
+        gone = [pk for key, pk in have[cid].items() if key not in target]
+        new = [key for key in target if key not in have[cid]]
+        stale += gone
+        fresh += [Conflict(complaint_id=cid, person_id=pid, source=source, created_at=now)
+                  for pid, source in new]
+        if gone or new:
+            changes[cid] = {"added": len(new), "removed": len(gone)}
+    if stale:
+        Conflict.objects.filter(pk__in=stale).delete()
+    Conflict.objects.bulk_create(fresh)
+    return changes
+
+
+def conflicts_name(*, complaint: Complaint, employee_ids: list[str], now: datetime) -> int:
+    """The reporter names people who must not handle the report (at filing).
+    Returns how many were found in the directory; names not found are ignored."""
+    people = Person.objects.filter(employee_id__in=[e.strip() for e in employee_ids if e])
+    rows = [Conflict(complaint=complaint, person=p, source=Conflict.Source.NAMED, created_at=now)
+            for p in people]
+    Conflict.objects.bulk_create(rows, ignore_conflicts=True)
+    return len(rows)
+
+
+def _drop_conflicted_handlers(locked: Complaint) -> dict[str, Any]:
+    """Take a conflicted assignee or co-owner off a (locked) case; report a conflicted
+    investigator, whom only a person can replace (by returning the case for work)."""
+    forget(locked)
+    conflicted = conflicted_many([locked.pk])[locked.pk]
+    removed: dict[str, Any] = {}
+    if locked.assignee_id and conflicted.includes(locked.assignee):
+        removed["assignee"] = locked.assignee_id
+        locked.assignee = None
+    if locked.co_owner_id and conflicted.includes(locked.co_owner):
+        removed["co_owner"] = locked.co_owner_id
+        locked.co_owner = None
+    if removed:
+        Complaint.objects.filter(pk=locked.pk).update(
+            assignee=locked.assignee, co_owner=locked.co_owner, updated_at=timezone.now())
+    investigation = (Investigation.objects.filter(complaint=locked)
+                     .select_related("investigator__person").first())
+    if investigation is not None and conflicted.includes(investigation.investigator):
+        removed["investigator_conflicted"] = investigation.investigator_id
+    return removed
+
+
+def complaint_declare_conflict(*, complaint: Complaint, actor: Any, reason: str = "") -> None:
+    """A member of staff declares a conflict of interest on a case.
+
+    Changes: adds a ``declared`` Conflict for the actor (by directory person when they have
+    one), takes them off the case if they were its assignee or co-owner. From then on the
+    case does not exist for them. Audits ``complaint.conflict_declared``.
+    """
+    from complaints.services.lifecycle import _clean_reason, _reason_note
+
+    reason = _clean_reason(reason, required=False)
+    with transaction.atomic():
+        locked = lock_complaint(complaint)
+        now = timezone.now()
+        person_id = person_id_of(actor)
+        Conflict.objects.get_or_create(
+            complaint=locked, source=Conflict.Source.DECLARED,
+            **({"person_id": person_id} if person_id else {"user": actor}),
+            defaults={"created_at": now})
+        payload = {"removed": _drop_conflicted_handlers(locked)}
+        payload |= _reason_note(locked, actor, Action.COMPLAINT_CONFLICT_DECLARED, reason, now)
+        audit.record(action=Action.COMPLAINT_CONFLICT_DECLARED, actor=actor, target=locked,
+                     from_state=locked.state, to_state=locked.state, payload=payload)
+
+
+def _subtree(person_ids: set[int]) -> set[int]:
+    """These people and everyone below them, at any depth."""
+    found = set(person_ids)
+    frontier = set(person_ids)
+    while frontier:
+        frontier = set(Person.objects.filter(manager_id__in=frontier)
+                       .values_list("pk", flat=True)) - found
+        found |= frontier
+    return found
+
+
+def conflicts_after_directory_change(*, moved_person_ids: set[int], actor: Any,
+                                     now: datetime | None = None) -> int:
+    """Re-evaluate the open cases a change of managers can affect: those about anyone at or
+    below a person whose manager changed. Runs inside the directory change's transaction.
+
+    Changes: the cases' directory conflicts; a handler who became conflicted is taken off.
+    Audits ``complaint.conflicts_changed`` on each case whose conflicts changed. Returns
+    how many cases changed.
+    """
+    if not moved_person_ids:
+        return 0
+    now = now or timezone.now()
+    below = _subtree(moved_person_ids)
+    affected = sorted(set(
+        Subject.objects.filter(person_id__in=below, complaint__state__in=OPEN_STATES)
+        .values_list("complaint_id", flat=True)))
+    changed = 0
+    for cid in affected:  # in id order, so two re-evaluations never deadlock
+        locked = lock_complaint(Complaint(pk=cid))
+        changes = conflicts_refresh(complaint_ids=[cid], now=now)
+        if not changes:
+            continue
+        changed += 1
+        audit.record(action=Action.COMPLAINT_CONFLICTS_CHANGED, actor=actor, target=locked,
+                     from_state=locked.state, to_state=locked.state,
+                     payload={**changes[cid], "removed": _drop_conflicted_handlers(locked)})
+    return changed
+
+
+def conflicts_after_link(*, user: Any, person_id: int) -> int:
+    """An account was just linked to its directory person: wherever that person is
+    conflicted on an open case the account handles, it is taken off. Audits
+    ``complaint.conflicts_changed`` on each such case. Returns how many."""
+    handled = sorted(set(
+        Conflict.objects.filter(person_id=person_id, complaint__state__in=OPEN_STATES)
+        .filter(Q(complaint__assignee=user) | Q(complaint__co_owner=user))
+        .values_list("complaint_id", flat=True)))
+    for cid in handled:
+        locked = lock_complaint(Complaint(pk=cid))
+        audit.record(action=Action.COMPLAINT_CONFLICTS_CHANGED, actor=audit.SYSTEM,
+                     target=locked, from_state=locked.state, to_state=locked.state,
+                     payload={"linked_user": user.pk,
+                              "removed": _drop_conflicted_handlers(locked)})
+    return len(handled)
