@@ -157,6 +157,9 @@ class Complaint(FSMModelMixin, models.Model):
         indexes = [
             models.Index(fields=["state", "submitted_at"], name="complaint_state_submitted"),
             models.Index(fields=["assignee", "state"], name="complaint_assignee_state"),
+            # Used by complaints.services.retention: ended cases not yet purged.
+            models.Index(fields=["ended_at"], name="complaint_purge_due",
+                         condition=models.Q(purged_at=None, ended_at__isnull=False)),
         ]
 
     def __str__(self) -> str:

@@ -18,18 +18,22 @@ class CaseNotFound(Exception):
     Views answer 404 either way, so a refusal never confirms that a case exists."""
 
 
-def complaint_open(*, actor: Any, reference: str, via: str = "web") -> Complaint:
+def complaint_open(*, actor: Any, reference: str, via: str = "web",
+                   audit_read: bool = True) -> Complaint:
     """The case this member of staff asked for, if they may see it.
 
     Audits ``complaint.viewed`` (with ``via``: web, api, export...) or, for a case that
     exists but is not theirs to see, ``complaint.access_denied`` with why (``conflicted``
     or ``not_involved``). Raises ``CaseNotFound`` in both the missing and the refused case.
+    ``audit_read=False`` is for callers that audit the read themselves (a download).
     """
     reference = (reference or "").strip().upper()[:12]
     with transaction.atomic():
         complaint = (visible_complaints(actor).filter(reference=reference)
                      .select_related("assignee", "co_owner").first())
         if complaint is not None:
+            if not audit_read:
+                return complaint
             audit.record(action=Action.COMPLAINT_VIEWED, actor=actor, target=complaint,
                          payload={"via": via})
             return complaint

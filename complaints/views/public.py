@@ -22,6 +22,7 @@ from complaints.forms import MessageForm, ReceiptKeyForm, ReportForm, RevealForm
 from complaints.models import Complaint, State
 from complaints.permissions import ReporterPrincipal
 from complaints.selectors import case_deadlines, case_messages
+from complaints.services.attachments import attachment_add, attachment_open
 from complaints.services.reporter import (
     WrongReceiptKey,
     complaint_reveal_identity,
@@ -84,8 +85,6 @@ def _attach(request: HttpRequest, complaint: Complaint, form: ReportForm,
     upload = form.cleaned_data.get("attachment")
     if not upload:
         return False
-    from complaints.services.attachments import attachment_add
-
     actor: Any = (ReporterPrincipal(complaint.pk, complaint.reference) if receipt_key
                   else request.user)
     try:
@@ -128,6 +127,7 @@ def _reporter_case(request: HttpRequest, complaint: Complaint, actor: Any,
         "complaint": complaint, "plain_state": PLAIN_STATE.get(complaint.state, ""),
         "deadlines": case_deadlines(complaint).filter(closed_at=None),
         "messages_": case_messages(complaint),
+        "attachments": complaint.attachments.filter(from_reporter=True),  # type: ignore[attr-defined]
         "message_form": message_form or MessageForm(), "reveal_form": RevealForm(),
         "may_withdraw": "withdraw" in services.available_transitions(complaint, actor),
         "action_base": request.path,
@@ -194,6 +194,12 @@ def _reporter_actions(request: HttpRequest, complaint: Complaint, actor: Any) ->
                              done.state == State.WITHDRAWN else
                              _("Your request to withdraw has been passed to the compliance "
                                "team, who decide on serious reports."))
+        elif action == "attach":
+            upload = request.FILES.get("attachment")
+            if upload is None:
+                raise InvalidInput({"attachment": [_("Choose a file to attach.")]})
+            attachment_add(complaint=complaint, actor=actor, upload=upload)
+            messages.success(request, _("Your file was added to the report."))
         elif action == "reveal":
             complaint_reveal_identity(
                 complaint=complaint, actor=actor, identity=request.POST.get("identity", ""),
@@ -219,3 +225,24 @@ def follow_up_end(request: HttpRequest) -> HttpResponse:
     request.session.pop(SESSION_KEY, None)
     request.session.cycle_key()
     return redirect("complaints:home")
+
+
+def _reporter_download(complaint: Complaint, actor: Any, pk: int) -> HttpResponse:
+    from complaints.views.staff import download_response
+
+    found = complaint.attachments.filter(pk=pk, from_reporter=True).first()  # type: ignore[attr-defined]
+    if found is None:
+        raise Http404
+    return download_response(*attachment_open(attachment=found, actor=actor))
+
+
+@never_cache
+def reporter_attachment(request: HttpRequest, pk: int) -> HttpResponse:
+    complaint, actor = _anonymous_principal(request)
+    return _reporter_download(complaint, actor, pk)
+
+
+@login_required
+def my_attachment(request: HttpRequest, reference: str, pk: int) -> HttpResponse:
+    complaint, actor = _own_case(request, reference)
+    return _reporter_download(complaint, actor, pk)

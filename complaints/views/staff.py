@@ -9,6 +9,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
@@ -16,9 +17,10 @@ from complaints import services
 from complaints.access import is_staff_member
 from complaints.errors import InvalidInput, TransitionForbidden, TransitionNotAllowed
 from complaints.forms import MessageForm, TransitionForm
-from complaints.models import Category, Complaint, Severity, State
+from complaints.models import Attachment, Category, Complaint, Severity, State
 from complaints.selectors import QUEUES, case_deadlines, case_messages, staff_queue
 from complaints.services.access import CaseNotFound, complaint_open
+from complaints.services.attachments import attachment_add, attachment_open
 from complaints.services.conflicts import complaint_declare_conflict
 from complaints.services.reporter import message_send
 
@@ -49,10 +51,12 @@ def queue(request: HttpRequest) -> HttpResponse:
     })
 
 
-def _open(request: HttpRequest, reference: str, *, via: str = "web") -> Complaint:
+def _open(request: HttpRequest, reference: str, *, via: str = "web",
+          audit_read: bool = True) -> Complaint:
     _staff_only(request)
     try:
-        return complaint_open(actor=request.user, reference=reference, via=via)
+        return complaint_open(actor=request.user, reference=reference, via=via,
+                              audit_read=audit_read)
     except CaseNotFound:
         raise Http404 from None
 
@@ -65,6 +69,7 @@ def _workspace(request: HttpRequest, complaint: Complaint, *, status: int = 200,
         "subjects": complaint.subjects.select_related("person"),  # type: ignore[attr-defined]
         "deadlines": case_deadlines(complaint),
         "messages_": case_messages(complaint),
+        "attachments": complaint.attachments.all(),  # type: ignore[attr-defined]
         "transitions": services.available_transitions(complaint, request.user),
         "form": form or TransitionForm(), "failed": failed,
         "message_form": message_form or MessageForm(),
@@ -132,3 +137,37 @@ def declare_conflict(request: HttpRequest, reference: str) -> HttpResponse:
 def context(request: HttpRequest) -> dict[str, Any]:
     """Template context: whether to show the staff navigation."""
     return {"is_staff_role": is_staff_member(getattr(request, "user", None))}
+
+
+@login_required
+def attachment(request: HttpRequest, reference: str, pk: int) -> HttpResponse:
+    """Download one attachment, decrypted; the download is the audit event."""
+    complaint = _open(request, reference, via="web:attachment", audit_read=False)
+    found = Attachment.objects.filter(complaint=complaint, pk=pk).first()
+    if found is None:
+        raise Http404
+    return download_response(*attachment_open(attachment=found, actor=request.user))
+
+
+@login_required
+@require_POST
+def add_attachment(request: HttpRequest, reference: str) -> HttpResponse:
+    complaint = _open(request, reference, via="web:action")
+    upload = request.FILES.get("attachment")
+    try:
+        if upload is None:
+            raise InvalidInput({"attachment": [_("Choose a file to attach.")]})
+        attachment_add(complaint=complaint, actor=request.user, upload=upload)
+    except (InvalidInput, TransitionForbidden) as exc:
+        messages.error(request, str(exc))
+        return _workspace(request, complaint, status=400)
+    messages.success(request, _("File attached."))
+    return redirect("complaints:staff_case", reference=complaint.reference)
+
+
+def download_response(data: bytes, content_type: str, name: str) -> HttpResponse:
+    response = HttpResponse(data, content_type=content_type)
+    # Always a download, never rendered in the browser: a file is evidence, not a page.
+    response["Content-Disposition"] = content_disposition_header(True, name or "attachment")
+    response["Cache-Control"] = "no-store"
+    return response

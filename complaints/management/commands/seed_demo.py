@@ -74,9 +74,12 @@ class Command(BaseCommand):
 
         def file(category: str, summary: str, narrative: str, subjects: list[str],
                  anonymous: bool = False) -> Complaint:
-            return services.complaint_submit(
+            filed = services.complaint_submit(
                 reporter=reporter, category=category, summary=summary, narrative=narrative,
-                subjects=subjects, anonymous=anonymous).complaint
+                subjects=subjects, anonymous=anonymous)
+            if filed.receipt_key:
+                self.receipt = (filed.complaint.reference, filed.receipt_key)
+            return filed.complaint
 
         file(Category.SEXUAL_ASSAULT, "Assault after the sales offsite",
              "After the offsite dinner my manager followed me to my room and forced his way in.",
@@ -108,8 +111,14 @@ class Command(BaseCommand):
         services.complaint_approve_findings(complaint=closed, actor=users["compliance"])
         services.complaint_close(complaint=closed, actor=reviewer)
 
+    receipt: tuple[str, str] | None = None
+
     def _print_accounts(self) -> None:
         self.stdout.write("")
+        if self.receipt:
+            # Shown once, as to a real anonymous reporter: try it at /follow-up/.
+            self.stdout.write(f"Anonymous report {self.receipt[0]}: receipt key "
+                              f"{self.receipt[1]} (shown only now; try it at /follow-up/)")
         self.stdout.write("Demo accounts (username / password / role):")
         for username, role, password in ACCOUNTS:
             self.stdout.write(f"  {username:<16} {password:<24} {role or 'employee (reporter)'}")
