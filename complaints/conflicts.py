@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from django.db import connection
 from django.db.models import Exists, OuterRef, Q
 
 if TYPE_CHECKING:
@@ -83,16 +84,34 @@ def conflicted_exists(user: Any) -> Exists:
     return Exists(Conflict.objects.filter(conflict_filter(user), complaint_id=OuterRef("pk")))
 
 
+def conflict_exists_sql(complaint_id: str) -> str:
+    """SQL that is true when the user whose id is bound twice (``%s``, ``%s``) is
+    conflicted on the complaint ``complaint_id`` (a column or a placeholder): named by
+    account, or by the directory person linked to that account."""
+    from complaints.models import Conflict, Person
+
+    conflict, person = Conflict._meta.db_table, Person._meta.db_table
+    return (f"EXISTS (SELECT 1 FROM {conflict} k WHERE k.complaint_id = {complaint_id} "  # noqa: S608
+            f"AND (k.user_id = %s OR k.person_id = (SELECT p.id FROM {person} p "
+            f"WHERE p.user_id = %s)))")
+
+
+def remember(complaint: Complaint, user_id: int, conflicted: bool) -> None:
+    complaint.__dict__.setdefault("_conflicted_users", {})[user_id] = conflicted
+
+
 def is_conflicted(user: Any, complaint: Complaint) -> bool:
     """True when this user may not see, handle or hear about this complaint."""
-    from complaints.models import Conflict
-
     if not getattr(user, "is_authenticated", False) or getattr(user, "pk", None) is None:
         return False
     cache: dict[int, bool] = complaint.__dict__.setdefault("_conflicted_users", {})
     if user.pk not in cache:
-        cache[user.pk] = Conflict.objects.filter(
-            conflict_filter(user), complaint_id=complaint.pk).exists()
+        # Raw SQL: every permission check of every step may ask this, and the ORM would
+        # compile the same query each time.
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT {conflict_exists_sql('%s')}",
+                           [complaint.pk, user.pk, user.pk])
+            cache[user.pk] = bool(cursor.fetchone()[0])
     return cache[user.pk]
 
 

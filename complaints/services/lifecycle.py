@@ -71,7 +71,7 @@ def _step(
     """
     reason = _clean_reason(reason, required=reason_required)
     with transaction.atomic():
-        locked = lock_complaint(complaint)
+        locked = lock_complaint(complaint, actor=actor)
         method = getattr(locked, name)
         if not can_proceed(method):
             raise TransitionNotAllowed(name, locked.state)

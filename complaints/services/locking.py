@@ -17,6 +17,7 @@ from django.db import connection
 from django.db.models import Field
 from django.utils import timezone
 
+from complaints.conflicts import conflict_exists_sql, remember
 from complaints.models import Complaint
 
 # What permissions and transitions read: the lock fetches only these, so a step neither
@@ -39,11 +40,17 @@ def _quote(name: str | None) -> str:
     return connection.ops.quote_name(str(name))
 
 
-@lru_cache(maxsize=4)
-def _lock_plan(vendor: str) -> tuple[str, list[str], list[list[Callable[..., Any]]]]:
+@lru_cache(maxsize=8)
+def _lock_plan(vendor: str, with_conflict: bool = False
+               ) -> tuple[str, list[str], list[list[Callable[..., Any]]]]:
     # In the model's field order: from_db matches values to fields by that order.
     fields = [f for f in Complaint._meta.concrete_fields if f.name in LOCK_FIELDS]
     columns = ", ".join(_quote(f.column) for f in fields)
+    if with_conflict:
+        # Whether the acting user is conflicted, answered in the same round trip: every
+        # step asks it (complaints/conflicts.py is_conflicted), so it rides on the lock.
+        table = _quote(Complaint._meta.db_table)
+        columns += f", {conflict_exists_sql(f'{table}.' + _quote(_FIELDS['id'].column))}"
     sql = (f"SELECT {columns} FROM {_quote(Complaint._meta.db_table)} "  # noqa: S608
            f"WHERE {_quote(_FIELDS['id'].column)} = %s")
     if connection.features.has_select_for_update:
@@ -55,23 +62,32 @@ def _lock_plan(vendor: str) -> tuple[str, list[str], list[list[Callable[..., Any
     return sql, [f.attname for f in fields], converters
 
 
-def lock_complaint(complaint: Complaint) -> Complaint:
+def lock_complaint(complaint: Complaint, *, actor: Any = None) -> Complaint:
     """The complaint row, locked until the transaction ends (a no-op lock on SQLite, whose
-    IMMEDIATE transactions already serialise writers). Raises Complaint.DoesNotExist."""
+    IMMEDIATE transactions already serialise writers). Raises Complaint.DoesNotExist.
+
+    With a signed-in ``actor``, also learns in the same statement whether they are
+    conflicted on it, so the permission check that follows needs no query of its own.
+    """
     if not connection.in_atomic_block:
         raise RuntimeError("lock_complaint outside a transaction would lock nothing")
-    sql, attnames, converters = _lock_plan(connection.vendor)
+    user_id = getattr(actor, "pk", None) if getattr(actor, "_meta", None) else None
+    sql, attnames, converters = _lock_plan(connection.vendor, user_id is not None)
+    params = [user_id, user_id, complaint.pk] if user_id is not None else [complaint.pk]
     with connection.cursor() as cursor:
-        cursor.execute(sql, [complaint.pk])
+        cursor.execute(sql, params)
         row = cursor.fetchone()
     if row is None:
         raise Complaint.DoesNotExist(f"no complaint {complaint.pk}")
     values = []
-    for value, field_converters in zip(row, converters, strict=True):
+    for value, field_converters in zip(row, converters, strict=False):
         for convert in field_converters:
             value = convert(value, None, connection)
         values.append(value)
-    return Complaint.from_db(connection.alias, attnames, values)
+    locked = Complaint.from_db(connection.alias, attnames, values)
+    if user_id is not None:
+        remember(locked, user_id, bool(row[-1]))
+    return locked
 
 
 def snapshot(complaint: Complaint) -> dict[str, Any]:
