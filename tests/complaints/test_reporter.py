@@ -217,3 +217,15 @@ def test_a_signed_in_report_lands_on_the_reporters_case_page(client: Any, report
     assert response.status_code == 302 and response["Location"] == f"/my/{complaint.reference}/"
     assert complaint.reporter_user_id == reporter.pk
     assert complaint.reference in client.get("/my/").content.decode()
+
+
+def test_the_web_servers_access_log_records_no_address_or_browser() -> None:
+    from pathlib import Path
+
+    web = next(line for line in (Path(__file__).parents[2] / "Procfile").read_text()
+               .splitlines() if line.startswith("web:"))
+    # Gunicorn's default format logs %(h)s (address) and %(a)s (user agent).
+    assert "--access-logformat" in web
+    log_format = web.split("--access-logformat", 1)[1]
+    assert "%(h)s" not in log_format and "%(a)s" not in log_format
+    assert "%({x-forwarded-for}i)s" not in log_format.lower()
