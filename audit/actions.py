@@ -55,3 +55,12 @@ class Action(StrEnum):
     ATTACHMENT_DOWNLOADED = "attachment.downloaded"
     COMPLAINT_PURGED = "complaint.purged"
     ENCRYPTION_KEYS_ROTATED = "encryption.keys_rotated"
+    # Reports and exports.
+    EXPORT_CASE_AUDIT_CSV = "export.case_audit_csv"
+    EXPORT_CASE_AUDIT_PDF = "export.case_audit_pdf"
+    EXPORT_COMPLIANCE_REPORT = "export.compliance_report"
+    AUDIT_LOG_VIEWED = "audit.log_viewed"
+    # API.
+    API_TOKEN_ISSUED = "api.token_issued"  # noqa: S105 (an action name, not a secret)
+    API_TOKEN_REVOKED = "api.token_revoked"  # noqa: S105
+    DIRECTORY_PERSON_SYNCED = "directory.person_synced"

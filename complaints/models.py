@@ -444,3 +444,37 @@ class Attachment(models.Model):
 
     def __str__(self) -> str:
         return f"attachment {self.pk} on {self.complaint_id}"
+
+
+class ApiToken(models.Model):
+    """A bearer token for the REST API (issued and revoked by complaints/api/tokens.py).
+
+    Only the token's SHA-256 is kept: a token is 256 random bits, so a fast hash is enough
+    and a request finds its token with one indexed equality. A token stands for a user, or
+    for the anonymous reporter of one complaint (short-lived, from the receipt key).
+    """
+
+    key_hash = models.CharField(max_length=64, unique=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                             on_delete=models.CASCADE, related_name="api_tokens")
+    complaint = models.ForeignKey(Complaint, null=True, blank=True, on_delete=models.CASCADE,
+                                  related_name="+")
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=(models.Q(user__isnull=False, complaint__isnull=True)
+                           | models.Q(user__isnull=True, complaint__isnull=False)),
+                name="api_token_one_holder"),
+        ]
+        permissions = [
+            # For an HR system's service account: PUT directory/people/{employee_id}/
+            # without holding a staff role.
+            ("sync_directory", "Can update directory people through the API"),
+        ]
+
+    def __str__(self) -> str:
+        return f"API token {self.pk}"

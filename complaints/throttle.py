@@ -8,6 +8,8 @@ limits are about cost and noise rather than odds; each guess costs an Argon2 has
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpRequest
@@ -18,9 +20,19 @@ from complaints.services.reporter import receipt_key_throttled
 GROUP = "receipt-key"
 
 
-def _rates() -> list[tuple[str, str]]:
-    return [("ip", settings.RECEIPT_KEY_RATE_PER_CLIENT),
-            (lambda group, request: "all", settings.RECEIPT_KEY_RATE_GLOBAL)]  # type: ignore[list-item]
+def client_key(group: str, request: HttpRequest) -> str:
+    """The client's address, as the web server reports it. A server that reports none (a
+    Unix socket behind a proxy) counts every such client together rather than failing."""
+    return request.META.get("REMOTE_ADDR") or "unknown"
+
+
+def _everyone(group: str, request: HttpRequest) -> str:
+    return "all"
+
+
+def _rates() -> list[tuple[Any, str]]:
+    return [(client_key, settings.RECEIPT_KEY_RATE_PER_CLIENT),
+            (_everyone, settings.RECEIPT_KEY_RATE_GLOBAL)]
 
 
 def receipt_key_blocked(request: HttpRequest) -> bool:
@@ -29,7 +41,7 @@ def receipt_key_blocked(request: HttpRequest) -> bool:
     for key, rate in _rates():
         usage = get_usage(request, group=GROUP, key=key, rate=rate, increment=False)
         if usage is not None and usage["count"] >= usage["limit"]:
-            flag = f"{GROUP}:audited:{key if isinstance(key, str) else 'all'}"
+            flag = f"{GROUP}:audited:{key.__name__}:{key(GROUP, request)}"
             if cache.add(flag, 1, timeout=usage["time_left"] + 1):
                 receipt_key_throttled()
             return True

@@ -11,5 +11,7 @@ urlpatterns = [
     path("accounts/two-factor/setup/", two_factor.two_factor_setup_view,
          name="two_factor_setup"),
     path("accounts/", include("django.contrib.auth.urls")),
+    path("api/v1/", include("complaints.api.urls")),
+    path("compliance/", include("audit.urls")),
     path("", include("complaints.urls")),
 ]

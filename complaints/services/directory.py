@@ -11,10 +11,12 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from audit import services as audit
 from audit.actions import Action
+from complaints.conflicts import MAX_CHAIN_DEPTH
+from complaints.errors import InvalidInput
 from complaints.models import Person
 from complaints.services.conflicts import conflicts_after_directory_change, conflicts_after_link
 
@@ -195,3 +197,127 @@ def person_link_user(*, user: Any) -> Person | None:
                          target=("person", person.employee_id), payload={"user": user.pk})
             conflicts_after_link(user=user, person_id=person.pk)
     return person
+
+
+# --- One person at a time: the HR system's sync through the API -------------------------------
+
+NAME_MAX = 200
+EMAIL_MAX = 254  # Person.email's column
+
+
+@dataclass(frozen=True)
+class PersonSynced:
+    person: Person
+    created: bool
+    # The fields that changed (all of them for a new person); empty when nothing did.
+    changed: tuple[str, ...]
+
+
+def _person_errors(eid: str, values: dict[str, str], manager_eid: str) -> dict[str, list[str]]:
+    """The checks a directory import makes on one line, field by field."""
+    errors: dict[str, list[str]] = {}
+    if not eid:
+        errors["employee_id"] = ["employee_id is empty."]
+    elif len(eid) > 64:
+        errors["employee_id"] = ["employee_id is longer than 64 characters."]
+    elif "\x00" in eid:  # PostgreSQL cannot store it, and no HR system issues it
+        errors["employee_id"] = ["employee_id holds a NUL character."]
+    if not values["name"]:
+        errors["name"] = ["name is empty."]
+    elif len(values["name"]) > NAME_MAX:
+        errors["name"] = [f"name is longer than {NAME_MAX} characters."]
+    if len(values["department"]) > NAME_MAX:
+        errors["department"] = [f"department is longer than {NAME_MAX} characters."]
+    if values["email"]:
+        try:
+            if len(values["email"]) > EMAIL_MAX:
+                raise ValidationError("too long")
+            validate_email(values["email"])
+        except ValidationError:
+            errors["email"] = ["This is not an email address."]
+    if manager_eid and manager_eid == eid:
+        errors["manager_employee_id"] = ["A person cannot be their own manager."]
+    elif len(manager_eid) > 64:
+        errors["manager_employee_id"] = ["manager_employee_id is longer than 64 characters."]
+    elif "\x00" in manager_eid:
+        errors["manager_employee_id"] = ["manager_employee_id holds a NUL character."]
+    return errors
+
+
+def _manages(person_pk: int, manager_pk: int) -> bool:
+    """Whether ``person`` is ``manager`` or above them: making them its manager would loop.
+    A chain longer than any real one counts as a loop too (it is one the import missed)."""
+    node: int | None = manager_pk
+    for _ in range(MAX_CHAIN_DEPTH):
+        if node is None:
+            return False
+        if node == person_pk:
+            return True
+        node = Person.objects.filter(pk=node).values_list("manager_id", flat=True).first()
+    return True
+
+
+def person_upsert(*, employee_id: str, name: str, email: str = "", department: str = "",
+                  manager_employee_id: str = "", actor: Any) -> PersonSynced:
+    """Create or update one directory person, as one line of a directory import would.
+
+    Changes: creates or updates the ``Person`` and its manager; links it to the account with
+    the same email (case-insensitive); when an existing person's manager changed, re-evaluates
+    the open cases below them (``conflicts_after_directory_change``). Audits
+    ``directory.person_synced`` naming the fields that changed (never their values). A sync
+    that changes nothing writes nothing and audits nothing, so the HR system may repeat it.
+    Raises ``InvalidInput`` field by field (the import's rules, and an unknown manager or a
+    management chain that would loop).
+    """
+    eid = (employee_id or "").strip()
+    values = {"name": (name or "").strip(), "email": (email or "").strip().lower(),
+              "department": (department or "").strip()}
+    manager_eid = (manager_employee_id or "").strip()
+    errors = _person_errors(eid, values, manager_eid)
+    if errors:
+        raise InvalidInput(errors)
+    with transaction.atomic():
+        person = Person.objects.select_for_update().filter(employee_id=eid).first()
+        manager_pk = None
+        if manager_eid:
+            manager_pk = (Person.objects.filter(employee_id=manager_eid)
+                          .values_list("pk", flat=True).first())
+            if manager_pk is None:
+                raise InvalidInput({"manager_employee_id": [
+                    f"Manager {manager_eid} is not in the directory."]})
+            if person is not None and _manages(person.pk, manager_pk):
+                raise InvalidInput({"manager_employee_id": [
+                    "The management chain would loop."]})
+        if person is None:
+            try:
+                with transaction.atomic():
+                    person = Person.objects.create(employee_id=eid, manager_id=manager_pk,
+                                                   **values)
+            except IntegrityError:
+                # Another sync created this person a moment ago: this one is an update.
+                return person_upsert(employee_id=eid, manager_employee_id=manager_eid,
+                                     actor=actor, **values)
+            created = True
+            changed = tuple(f for f in (*values, "manager")
+                            if (values.get(f) if f != "manager" else manager_pk))
+        else:
+            created = False
+            changed = tuple(f for f in values if getattr(person, f) != values[f])
+            if person.manager_id != manager_pk:
+                changed += ("manager",)
+            if not changed:
+                return PersonSynced(person=person, created=False, changed=())
+            for attribute, value in values.items():
+                setattr(person, attribute, value)
+            person.manager_id = manager_pk
+            person.save(update_fields=[*changed, "updated_at"])
+        linked = _link_by_email({values["email"]}) if values["email"] else 0
+        # A new manager above an accused person is conflicted from now on; an old one no
+        # longer is. A new person has no cases below them yet.
+        reevaluated = (conflicts_after_directory_change(moved_person_ids={person.pk}, actor=actor)
+                       if "manager" in changed and not created else 0)
+        audit.record(action=Action.DIRECTORY_PERSON_SYNCED, actor=actor, target=("person", eid),
+                     payload={"created": created, "changed": list(changed), "linked": linked,
+                              "cases_reevaluated": reevaluated})
+    return PersonSynced(person=person, created=created, changed=changed)
+

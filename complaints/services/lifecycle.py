@@ -146,8 +146,10 @@ def _find_investigator(complaint: Complaint, investigator: Any) -> Any:
     if investigator in (None, ""):
         raise InvalidInput({"investigator": ["Choose an investigator."]})
     if not isinstance(investigator, user_model):
-        lookup = ({"pk": int(investigator)} if str(investigator).isdigit()
-                  else {"username": str(investigator)})
+        typed = str(investigator)[:150]
+        # ASCII digits only: "²".isdigit() is true and int() refuses it; huge numbers too.
+        by_pk = typed.isascii() and typed.isdecimal() and len(typed) < 19
+        lookup = {"pk": int(typed)} if by_pk else {"username": typed}
         investigator = user_model.objects.filter(is_active=True, **lookup).first()
     if (investigator is None or roles.INVESTIGATOR not in roles.roles_of(investigator)
             or is_reporter(complaint, investigator) or is_conflicted(investigator, complaint)):

@@ -13,7 +13,7 @@ from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from complaints import services
+from complaints import roles, services
 from complaints.access import is_staff_member
 from complaints.errors import InvalidInput, TransitionForbidden, TransitionNotAllowed
 from complaints.forms import MessageForm, TransitionForm
@@ -136,7 +136,10 @@ def declare_conflict(request: HttpRequest, reference: str) -> HttpResponse:
 
 def context(request: HttpRequest) -> dict[str, Any]:
     """Template context: whether to show the staff navigation."""
-    return {"is_staff_role": is_staff_member(getattr(request, "user", None))}
+    user = getattr(request, "user", None)
+    held = roles.roles_of(user)
+    return {"is_staff_role": bool(held),
+            "is_compliance_role": bool(held & {roles.COMPLIANCE_OFFICER, roles.AUDIT_COMMITTEE})}
 
 
 @login_required

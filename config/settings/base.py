@@ -38,6 +38,9 @@ INSTALLED_APPS = [
     "audit",
     "complaints",
     "escalation",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
 ]
 
 MIDDLEWARE = [
@@ -272,3 +275,51 @@ CACHES = {"default": (
 # Wrong receipt keys allowed per client address, and from all addresses together.
 RECEIPT_KEY_RATE_PER_CLIENT = env.str("RECEIPT_KEY_RATE_PER_CLIENT", default="10/h")
 RECEIPT_KEY_RATE_GLOBAL = env.str("RECEIPT_KEY_RATE_GLOBAL", default="500/h")
+
+# --- REST API (complaints/api/) --------------------------------------------------------------
+# Bearer tokens only: no session authentication, so CSRF is not in play, and a browser's
+# signed-in session can never be used against the API by another site.
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["complaints.api.authentication.BearerTokenAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["complaints.api.permissions.IsAuthenticated"],
+    "DEFAULT_PARSER_CLASSES": ["complaints.api.parsers.StrictJSONParser"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "complaints.api.errors.exception_handler",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Misconduct complaints API",
+    "DESCRIPTION": "File and follow complaints, work cases, follow the audit log, sync the "
+                   "directory. Authenticate with `Authorization: Bearer <token>`.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    # Request bodies get their own components, so the postprocessing hook can close them.
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "CategoryEnum": "complaints.models.Category",
+        "StateEnum": "complaints.models.State",
+        "SeverityEnum": "complaints.models.Severity",
+        "OutcomeEnum": "complaints.models.Outcome",
+    },
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "complaints.api.schema.reject_unknown_fields",
+    ],
+    # The documentation page's assets come from the drf-spectacular-sidecar package, served
+    # as our own static files: the CSP allows no other origin.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+# A request body larger than this is refused (413) before it is read.
+API_MAX_REQUEST_BYTES = env.int("API_MAX_REQUEST_BYTES", default=1024 * 1024)
+# Filing through the API, per client address (django-ratelimit's syntax, as the receipt
+# keys: "30/m", "500/h").
+API_FILING_RATE = env.str("API_FILING_RATE", default="30/m")
+# Bearer token lifetimes: a user's working day; an anonymous reporter's short visit.
+API_TOKEN_TTL_USER = timedelta(seconds=env.int("API_TOKEN_TTL_USER_SECONDS", default=12 * 3600))
+API_TOKEN_TTL_REPORTER = timedelta(
+    seconds=env.int("API_TOKEN_TTL_REPORTER_SECONDS", default=30 * 60))

@@ -229,3 +229,11 @@ def test_the_web_servers_access_log_records_no_address_or_browser() -> None:
     log_format = web.split("--access-logformat", 1)[1]
     assert "%(h)s" not in log_format and "%(a)s" not in log_format
     assert "%({x-forwarded-for}i)s" not in log_format.lower()
+
+
+def test_a_server_that_reports_no_client_address_still_limits(client: Any,
+                                                              settings: Any) -> None:
+    settings.RECEIPT_KEY_RATE_PER_CLIENT = "2/h"
+    codes = [client.post("/follow-up/", {"receipt_key": "ABCD-EFGH-JKMN-PQRS-TUVW"},
+                         REMOTE_ADDR="").status_code for _ in range(3)]
+    assert codes == [400, 400, 429]

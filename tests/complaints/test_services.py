@@ -300,3 +300,13 @@ def test_locking_a_complaint_outside_a_transaction_is_refused(committed_db: None
 
     with pytest.raises(RuntimeError, match="outside a transaction"):
         lock_complaint(ComplaintFactory())
+
+
+@pytest.mark.parametrize("typed", ["²", "9" * 30, "x" * 500, "nobody"])
+def test_an_odd_investigator_is_a_field_error_not_a_crash(filed: Any, hr_reviewer: Any,
+                                                          hr_lead: Any, typed: str) -> None:
+    complaint = services.complaint_acknowledge(complaint=filed, actor=hr_reviewer)
+    with pytest.raises(InvalidInput) as caught:
+        services.complaint_start_investigation(complaint=complaint, actor=hr_lead,
+                                               investigator=typed)
+    assert "investigator" in caught.value.errors

@@ -1,0 +1,123 @@
+"""The compliance pages' filters. Bound to GET data, so a rejected value stays in its field."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Any
+
+from django import forms
+from django.utils import timezone
+
+from audit.actions import Action
+from audit.models import AuditEvent
+from audit.selectors import LogFilters, Period
+from audit.selectors.dashboard import MAX_PERIOD_DAYS
+from complaints.models import REFERENCE_ALPHABET
+
+REFERENCE_RE = re.compile(rf"^MC-[{REFERENCE_ALPHABET}]{{4}}-[{REFERENCE_ALPHABET}]{{4}}$")
+ACTOR_ID_RE = re.compile(r"^[A-Za-z0-9_.:-]*$")
+DATETIME_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d"]
+
+
+class DateInput(forms.DateInput):
+    input_type = "date"
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(format="%Y-%m-%d", **kwargs)
+
+
+class DateTimeInput(forms.DateTimeInput):
+    input_type = "datetime-local"
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(format="%Y-%m-%dT%H:%M", **kwargs)
+
+
+class PeriodForm(forms.Form):
+    """``from`` and ``to`` (both optional): whole days, both included."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # "from" is a Python keyword, so these are added here rather than declared.
+        self.fields["from"] = forms.DateField(
+            label="From", required=False, widget=DateInput(),
+            help_text="First day of the period (year-month-day). Default: 90 days ago.",
+            error_messages={"invalid": "Enter the first day as a date, like 2026-01-31."})
+        self.fields["to"] = forms.DateField(
+            label="To", required=False, widget=DateInput(),
+            help_text="Last day of the period, included. Default: today.",
+            error_messages={"invalid": "Enter the last day as a date, like 2026-03-31."})
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if self.errors:
+            return data
+        today = timezone.localdate()
+        end = data.get("to") or today
+        start = data.get("from") or min(end, today) - timedelta(days=89)
+        if end > today:
+            self.add_error("to", "The period cannot end after today.")
+        elif start > end:
+            self.add_error("from", "The first day must be on or before the last day.")
+        elif (end - start).days + 1 > MAX_PERIOD_DAYS:
+            self.add_error("from", "Choose a period of at most five years.")
+        else:
+            data["period"] = Period(start=start, end=end)
+        return data
+
+    @property
+    def period(self) -> Period:
+        return self.cleaned_data["period"]
+
+
+class LogFilterForm(forms.Form):
+    reference = forms.CharField(
+        label="Case reference", required=False, max_length=12,
+        help_text="For example MC-7KQ2-93TX.",
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}))
+    actor_type = forms.ChoiceField(
+        label="Actor type", required=False,
+        choices=[("", "Any"), *AuditEvent.ActorType.choices])
+    actor_id = forms.CharField(
+        label="Actor id", required=False, max_length=64,
+        help_text="A user's number, or a reporter's case reference.",
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}))
+    action = forms.ChoiceField(
+        label="Action", required=False, choices=[("", "Any"), *[(a.value, a.value)
+                                                                for a in Action]])
+    since = forms.DateTimeField(
+        label="From", required=False, input_formats=DATETIME_FORMATS, widget=DateTimeInput(),
+        help_text="Events at or after this time.",
+        error_messages={"invalid": "Enter a date and time, like 2026-01-31 09:00."})
+    until = forms.DateTimeField(
+        label="To", required=False, input_formats=DATETIME_FORMATS, widget=DateTimeInput(),
+        help_text="Events before this time.",
+        error_messages={"invalid": "Enter a date and time, like 2026-01-31 17:00."})
+    before = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
+    after = forms.IntegerField(required=False, min_value=0, widget=forms.HiddenInput)
+
+    def clean_reference(self) -> str:
+        value = self.cleaned_data["reference"].strip().upper()
+        if value and not REFERENCE_RE.match(value):
+            raise forms.ValidationError("Enter a case reference like MC-7KQ2-93TX.")
+        return value
+
+    def clean_actor_id(self) -> str:
+        value = self.cleaned_data["actor_id"].strip()
+        if not ACTOR_ID_RE.match(value):
+            raise forms.ValidationError("An actor id has only letters, digits, and - _ . :")
+        return value
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        since, until = data.get("since"), data.get("until")
+        if since and until and since >= until:
+            self.add_error("until", "The end must be after the start.")
+        return data
+
+    def filters(self) -> LogFilters:
+        data = self.cleaned_data
+        return LogFilters(reference=data["reference"], actor_type=data["actor_type"],
+                          actor_id=data["actor_id"], action=data["action"],
+                          since=data["since"], until=data["until"])

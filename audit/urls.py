@@ -1,0 +1,17 @@
+"""Mounted at /compliance/ (config/urls.py)."""
+
+from __future__ import annotations
+
+from django.urls import path
+
+from audit import views
+
+app_name = "compliance"
+urlpatterns = [
+    path("", views.dashboard, name="dashboard"),
+    path("report.pdf", views.report_pdf, name="report_pdf"),
+    path("audit/", views.audit_log, name="audit_log"),
+    path("audit/verify/", views.verify_chain, name="verify_chain"),
+    path("cases/<str:reference>/audit.csv", views.case_audit_csv, name="case_audit_csv"),
+    path("cases/<str:reference>/audit.pdf", views.case_audit_pdf, name="case_audit_pdf"),
+]

@@ -1,0 +1,53 @@
+"""Who may call what. The same role checks as the web pages; a case itself is guarded by
+``complaint_open`` (need-to-know, conflicts), which answers 404 rather than 403."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework.permissions import BasePermission
+
+from complaints import roles
+from complaints.access import is_staff_member
+from complaints.permissions import ReporterPrincipal
+
+
+def _user(request: Any) -> Any:
+    user = request.user
+    if isinstance(user, ReporterPrincipal) or not getattr(user, "is_authenticated", False):
+        return None
+    return user
+
+
+class IsAuthenticated(BasePermission):
+    """A user's token or a reporter's token."""
+
+    message = "Authenticate with a bearer token."
+
+    def has_permission(self, request: Any, view: Any) -> bool:
+        return bool(getattr(request.user, "is_authenticated", False))
+
+
+class IsComplianceOfficer(BasePermission):
+    message = "Only compliance officers may read the audit log."
+
+    def has_permission(self, request: Any, view: Any) -> bool:
+        user = _user(request)
+        return user is not None and roles.COMPLIANCE_OFFICER in roles.roles_of(user)
+
+
+class MaySyncDirectory(BasePermission):
+    """Senior HR and compliance, or an HR system's account given ``sync_directory``."""
+
+    message = "You may not change the directory."
+
+    def has_permission(self, request: Any, view: Any) -> bool:
+        user = _user(request)
+        return user is not None and (
+            roles.has_role(user, frozenset({roles.HR_LEAD, roles.COMPLIANCE_OFFICER}))
+            or user.has_perm("complaints.sync_directory"))
+
+
+def is_staff(request: Any) -> bool:
+    user = _user(request)
+    return user is not None and is_staff_member(user)

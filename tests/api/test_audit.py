@@ -1,0 +1,124 @@
+"""The audit log for a SIEM: pages in sequence order, resumable, compliance only, and the
+chain's status on demand."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.db import connection
+
+from audit import triggers
+from audit.models import AuditEvent
+from complaints.models import Complaint
+from complaints.services import complaint_acknowledge, complaint_submit
+from tests.api.conftest import REPORT, Api
+
+
+def _file(n: int) -> list[str]:
+    return [complaint_submit(reporter=None, **REPORT).complaint.reference for _ in range(n)]
+
+
+def test_events_page_in_sequence_order_and_resume_after_a_seq(api: Api,
+                                                              compliance: Any) -> None:
+    _file(5)
+    officer = api.as_user(compliance)
+
+    first = officer.get("audit/events/", {"limit": 2}).json()
+    rest = officer.get("audit/events/", {"after": first["last_seq"]}).json()
+
+    assert [e["seq"] for e in first["results"]] == [1, 2]
+    assert "after=2" in first["next"]
+    seqs = [e["seq"] for e in rest["results"]]
+    assert seqs == sorted(seqs) and seqs[0] == 3
+    assert rest["next"] is None and rest["last_seq"] == seqs[-1]
+    event = first["results"][0]
+    assert {"seq", "occurred_at", "actor", "action", "target", "from_state", "to_state",
+            "hash"} <= set(event)
+    assert (event["action"], event["to_state"]) == ("complaint.submitted", "submitted")
+    # Each untargeted read is on the record.
+    assert AuditEvent.objects.filter(action="audit.log_viewed",
+                                     actor_id=str(compliance.pk)).count() == 2
+
+
+def test_a_page_holds_at_most_100_events(api: Api, compliance: Any) -> None:
+    _file(120)
+
+    body = api.as_user(compliance).get("audit/events/", {"limit": 5000}).json()
+
+    assert len(body["results"]) == 100 and body["next"] is not None
+
+
+def test_target_gives_one_cases_events_as_a_read_of_it(api: Api, compliance: Any,
+                                                       hr_lead: Any) -> None:
+    one, other = _file(2)
+    complaint_acknowledge(complaint=Complaint.objects.get(reference=one), actor=hr_lead)
+
+    body = api.as_user(compliance).get("audit/events/", {"target": one.lower()}).json()
+
+    assert {e["target"] for e in body["results"]} == {one}
+    assert [e["action"] for e in body["results"]][:2] == ["complaint.submitted",
+                                                          "complaint.acknowledged"]
+    assert other not in str(body)
+    assert AuditEvent.objects.filter(action="complaint.viewed", target_id=one,
+                                     payload__contains="api:audit").count() == 1
+
+
+def test_a_conflicted_officer_sees_nothing_of_that_case(api: Api, compliance: Any,
+                                                        filed: Any, org: Any) -> None:
+    org["manager"].user = compliance
+    org["manager"].save()
+    officer = api.as_user(compliance)
+
+    targeted = officer.get("audit/events/", {"target": filed.reference})
+    feed = officer.get("audit/events/").json()
+
+    assert targeted.status_code == 404
+    assert filed.reference not in str(feed["results"])
+    assert AuditEvent.objects.filter(action="complaint.access_denied",
+                                     target_id=filed.reference).count() == 1
+
+
+@pytest.mark.parametrize("query", [{"after": "-1"}, {"after": "x"},
+                                   {"after": str(2**64)}, {"limit": "0"}, {"target": ""}])
+def test_bad_audit_queries_are_a_400(api: Api, compliance: Any, query: dict[str, str]) -> None:
+    response = api.as_user(compliance).get("audit/events/", query)
+
+    assert response.status_code == 400
+    assert set(response.json()) == set(query)
+
+
+@pytest.mark.parametrize("path", ["audit/events/", "audit/verify/"])
+def test_the_log_is_compliance_only(api: Api, hr_lead: Any, reporter: Any, path: str) -> None:
+    assert api.get(path).status_code == 401
+    assert api.as_user(hr_lead).get(path).status_code == 403
+    assert api.as_user(reporter).get(path).status_code == 403
+
+
+def test_verify_reports_the_chain_and_is_on_the_record(api: Api, compliance: Any) -> None:
+    _file(2)
+
+    body = api.as_user(compliance).get("audit/verify/").json()
+
+    assert body["intact"] is True and body["first_broken_seq"] is None
+    assert body["events"] == AuditEvent.objects.count() - 1
+    assert len(body["head_hash"]) == 64
+    assert AuditEvent.objects.filter(action="audit.chain_verified",
+                                     actor_id=str(compliance.pk)).count() == 1
+
+
+def test_verify_names_the_first_broken_link(api: Api, compliance: Any) -> None:
+    _file(3)
+    officer = api.as_user(compliance)
+    # Edited past the triggers, as someone with the database owner's rights could.
+    with connection.cursor() as cursor:
+        for sql in triggers.DOWN[connection.vendor]:
+            cursor.execute(sql)
+        cursor.execute(f"UPDATE {triggers.TABLE} SET action = 'complaint.closed' "  # noqa: S608
+                       "WHERE seq = 2")
+        for sql in triggers.UP[connection.vendor]:
+            cursor.execute(sql)
+
+    body = officer.get("audit/verify/").json()
+
+    assert (body["intact"], body["first_broken_seq"]) == (False, 2)
