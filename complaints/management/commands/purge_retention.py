@@ -1,13 +1,12 @@
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.utils import timezone
 
 from complaints.services.retention import retention_due, retention_purge
+from escalation.management.options import add_now_and_dry_run, now_from
 
 
 class Command(BaseCommand):
@@ -18,18 +17,10 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--now", help="ISO 8601 time to purge as of (default: now)")
-        parser.add_argument("--dry-run", action="store_true", help="list, change nothing")
+        add_now_and_dry_run(parser, "purge")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        now = None
-        if options["now"]:
-            try:
-                now = datetime.fromisoformat(options["now"])
-            except ValueError as exc:
-                raise CommandError(f"--now is not an ISO 8601 time: {options['now']}") from exc
-            if timezone.is_naive(now):
-                now = timezone.make_aware(now)
+        now = now_from(options)
         if options["dry_run"]:
             due = retention_due(now=now)
             for reference, ended_at in due:

@@ -1,11 +1,10 @@
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.utils import timezone
 
+from escalation.management.options import add_now_and_dry_run, now_from
 from escalation.services.sweep import sweep
 
 
@@ -16,18 +15,10 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--now", help="ISO 8601 time to sweep as of (default: now)")
-        parser.add_argument("--dry-run", action="store_true", help="list, change nothing")
+        add_now_and_dry_run(parser, "sweep")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        now = None
-        if options["now"]:
-            try:
-                now = datetime.fromisoformat(options["now"])
-            except ValueError as exc:
-                raise CommandError(f"--now is not an ISO 8601 time: {options['now']}") from exc
-            if timezone.is_naive(now):
-                now = timezone.make_aware(now)
+        now = now_from(options)
         result = sweep(now=now, dry_run=options["dry_run"])
         if options["dry_run"]:
             for reference, kind, level, due_at in result.due:
