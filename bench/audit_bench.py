@@ -535,7 +535,11 @@ def _run_measured(command: list[str], env: dict[str, str]) -> tuple[int, str, st
         proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
-        return proc.returncode, out.read(), err.read(), wall, usage.ru_maxrss / 1024  # KiB
+        errors = err.read()
+        # The child's own peak (bench/peak_rss.py); ru_maxrss would count this parent too.
+        peak = re.findall(r"^PEAK_RSS_KB (\d+)$", errors, re.M)
+        rss_kib = int(peak[-1]) if peak else usage.ru_maxrss
+        return proc.returncode, out.read(), errors, wall, rss_kib / 1024
 
 
 def run_verify(url: str, expected: int, expected_head: str, repeat: int,
@@ -543,7 +547,7 @@ def run_verify(url: str, expected: int, expected_head: str, repeat: int,
     env = django_env(url)
     # (a) The command an operator runs: wall time and peak RSS of the whole process.
     code, out, err, wall, rss = _run_measured(
-        [PY, "manage.py", "verify_audit", "--json"], env)
+        [PY, str(BENCH / "peak_rss.py"), "manage.py", "verify_audit", "--json"], env)
     if code != 0:
         raise RuntimeError(f"verify_audit failed ({code}): {out} {err}")
     result = json.loads(out.strip().splitlines()[-1])
@@ -554,7 +558,7 @@ def run_verify(url: str, expected: int, expected_head: str, repeat: int,
                "events_per_s_wall": round(expected / wall)}
     # (b) audit.services.verify() alone, timed inside a fresh process (no Django start-up).
     code, out, err, wall, rss = _run_measured(
-        [PY, str(BENCH / "verify_child.py"), "--repeat", str(repeat),
+        [PY, str(BENCH / "peak_rss.py"), str(BENCH / "verify_child.py"), "--repeat", str(repeat),
          *(["--profile"] if profile else [])], env)
     if code != 0:
         raise RuntimeError(f"verify_child failed ({code}): {out} {err}")
