@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from django.core.paginator import Page, Paginator
-from django.db.models import Exists, Min, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, Min, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from complaints import roles
@@ -78,8 +78,6 @@ def staff_queue(user: Any, *, name: str = "mine", category: str = "", severity: 
 
 
 def _count(condition: Q) -> Any:
-    from django.db.models import Count
-
     return Count("pk", filter=condition, distinct=True)
 
 

@@ -123,20 +123,29 @@ def two_factor_confirm(*, user: Any, device: TOTPDevice, token: str) -> TOTPDevi
         # The row lock serialises two submissions of one code: django-otp refuses a code
         # at or before the last one accepted, which only holds if they do not race.
         device = TOTPDevice.objects.select_for_update().get(pk=device.pk, user=user)
-        allowed, _info = device.verify_is_allowed()
-        accepted = allowed and device.verify_token(token)
+        allowed, accepted = _check(user, device, token, stage="setup",
+                                   success=Action.ACCOUNT_TWO_FACTOR_ENABLED)
         if accepted:
             device.confirmed = True
             device.save(update_fields=["confirmed"])
-            audit.record(action=Action.ACCOUNT_TWO_FACTOR_ENABLED, actor=user,
-                         target=("user", str(user.pk)))
-        else:
-            audit.record(action=Action.ACCOUNT_TWO_FACTOR_FAILED, actor=user,
-                         target=("user", str(user.pk)),
-                         payload={"stage": "setup", "throttled": not allowed})
     if not accepted:
         raise _refusal(allowed)
     return device
+
+
+def _check(user: Any, device: TOTPDevice, token: str, *, stage: str,
+           success: Action) -> tuple[bool, bool]:
+    """Try a code on a locked device and audit the outcome; (allowed by the back-off,
+    accepted)."""
+    allowed, _info = device.verify_is_allowed()
+    accepted = bool(allowed and device.verify_token(token))
+    if accepted:
+        audit.record(action=success, actor=user, target=("user", str(user.pk)))
+    else:
+        audit.record(action=Action.ACCOUNT_TWO_FACTOR_FAILED, actor=user,
+                     target=("user", str(user.pk)),
+                     payload={"stage": stage, "throttled": not allowed})
+    return allowed, accepted
 
 
 def two_factor_verify(*, user: Any, token: str) -> TOTPDevice:
@@ -152,15 +161,8 @@ def two_factor_verify(*, user: Any, token: str) -> TOTPDevice:
                   .filter(user=user, confirmed=True).order_by("pk").first())
         if device is None:
             raise TOTPDevice.DoesNotExist
-        allowed, _info = device.verify_is_allowed()
-        accepted = allowed and device.verify_token(token)
-        if accepted:
-            audit.record(action=Action.ACCOUNT_TWO_FACTOR_VERIFIED, actor=user,
-                         target=("user", str(user.pk)))
-        else:
-            audit.record(action=Action.ACCOUNT_TWO_FACTOR_FAILED, actor=user,
-                         target=("user", str(user.pk)),
-                         payload={"stage": "verify", "throttled": not allowed})
+        allowed, accepted = _check(user, device, token, stage="verify",
+                                   success=Action.ACCOUNT_TWO_FACTOR_VERIFIED)
     if not accepted:
         raise _refusal(allowed)
     return device

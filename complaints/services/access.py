@@ -32,10 +32,8 @@ def complaint_open(*, actor: Any, reference: str, via: str = "web",
         complaint = (visible_complaints(actor).filter(reference=reference)
                      .select_related("assignee", "co_owner").first())
         if complaint is not None:
-            if not audit_read:
-                return complaint
-            audit.record(action=Action.COMPLAINT_VIEWED, actor=actor, target=complaint,
-                         payload={"via": via})
+            if audit_read:
+                complaint_read_recorded(actor=actor, complaint=complaint, via=via)
             return complaint
         hidden = Complaint.objects.filter(reference=reference).only("id", "reference").first()
         if hidden is not None:
@@ -43,3 +41,10 @@ def complaint_open(*, actor: Any, reference: str, via: str = "web",
             audit.record(action=Action.COMPLAINT_ACCESS_DENIED, actor=actor, target=hidden,
                          payload={"via": via, "reason": why})
     raise CaseNotFound(reference)
+
+
+def complaint_read_recorded(*, actor: Any, complaint: Complaint, via: str) -> None:
+    """Audits ``complaint.viewed``: this member of staff was shown the case."""
+    with transaction.atomic():
+        audit.record(action=Action.COMPLAINT_VIEWED, actor=actor, target=complaint,
+                     payload={"via": via})

@@ -135,17 +135,19 @@ def conflicts_after_directory_change(*, moved_person_ids: set[int], actor: Any,
     affected = sorted(set(
         Subject.objects.filter(person_id__in=below, complaint__state__in=OPEN_STATES)
         .values_list("complaint_id", flat=True)))
-    changed = 0
-    for cid in affected:  # in id order, so two re-evaluations never deadlock
-        locked = lock_complaint(Complaint(pk=cid))
-        changes = conflicts_refresh(complaint_ids=[cid], now=now)
-        if not changes:
-            continue
-        changed += 1
-        audit.record(action=Action.COMPLAINT_CONFLICTS_CHANGED, actor=actor, target=locked,
-                     from_state=locked.state, to_state=locked.state,
-                     payload={**changes[cid], "removed": _drop_conflicted_handlers(locked)})
-    return changed
+    if not affected:
+        return 0
+    # All at once, locked in id order so two re-evaluations never deadlock; the chains are
+    # walked once for every case (directory_conflicts), not case by case.
+    locked = {c.pk: c for c in Complaint.objects.filter(pk__in=affected).order_by("pk")
+              .select_for_update().only("id", "reference", "state", "assignee", "co_owner")}
+    changes = conflicts_refresh(complaint_ids=sorted(locked), now=now)
+    for cid, change in sorted(changes.items()):
+        complaint = locked[cid]
+        audit.record(action=Action.COMPLAINT_CONFLICTS_CHANGED, actor=actor, target=complaint,
+                     from_state=complaint.state, to_state=complaint.state,
+                     payload={**change, "removed": _drop_conflicted_handlers(complaint)})
+    return len(changes)
 
 
 def conflicts_after_link(*, user: Any, person_id: int) -> int:

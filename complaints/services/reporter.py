@@ -13,9 +13,10 @@ from audit.actions import Action
 from audit.models import AuditEvent
 from complaints.access import may_view
 from complaints.errors import InvalidInput, TransitionForbidden
-from complaints.models import Complaint, Message, Person
+from complaints.models import Complaint, Message, Person, State
 from complaints.permissions import ReporterPrincipal, is_reporter
 from complaints.receipts import normalise, receipt_key_hash
+from complaints.services.lifecycle import complaint_reporter_replies
 from complaints.services.locking import lock_complaint
 from escalation.models import Notification
 from escalation.services import notifications
@@ -72,6 +73,7 @@ def _clean(text: str, limit: int, field: str, what: str) -> str:
 
 def message_send(*, complaint: Complaint, actor: Any, body: str) -> Message:
     """A message from the reporter to the handlers, or from a handler to the reporter.
+    A reporter's message while the case awaits them also takes ``reporter_replies``.
 
     Changes: a ``Message`` (encrypted at rest); an outbox row telling the other side that
     there is a message (never its words). Audits ``message.sent`` (id and direction only).
@@ -103,6 +105,10 @@ def message_send(*, complaint: Complaint, actor: Any, body: str) -> Message:
         audit.record(action=Action.MESSAGE_SENT, actor=actor, target=locked,
                      from_state=locked.state, to_state=locked.state,
                      payload={"message": message.pk, "from_reporter": from_reporter})
+        if from_reporter and locked.state == State.AWAITING_REPORTER:
+            # The reporter's message is the answer the handler asked for: the case goes
+            # back to them, decided under the same lock so it cannot race a handler's step.
+            complaint_reporter_replies(complaint=locked, actor=actor)
     return message
 
 

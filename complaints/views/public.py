@@ -184,8 +184,6 @@ def _reporter_actions(request: HttpRequest, complaint: Complaint, actor: Any) ->
             if not form.is_valid():
                 return _reporter_case(request, complaint, actor, status=400, message_form=form)
             message_send(complaint=complaint, actor=actor, body=form.cleaned_data["body"])
-            if complaint.state == State.AWAITING_REPORTER:
-                services.complaint_reporter_replies(complaint=complaint, actor=actor)
             messages.success(request, _("Your message was sent."))
         elif action == "withdraw":
             done = services.complaint_withdraw(complaint=complaint, actor=actor,

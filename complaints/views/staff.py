@@ -19,7 +19,7 @@ from complaints.errors import InvalidInput, TransitionForbidden, TransitionNotAl
 from complaints.forms import MessageForm, TransitionForm
 from complaints.models import Attachment, Category, Complaint, Severity, State
 from complaints.selectors import QUEUES, case_deadlines, case_messages, staff_queue
-from complaints.services.access import CaseNotFound, complaint_open
+from complaints.services.access import CaseNotFound, complaint_open, complaint_read_recorded
 from complaints.services.attachments import attachment_add, attachment_open
 from complaints.services.conflicts import complaint_declare_conflict
 from complaints.services.reporter import message_send
@@ -64,6 +64,10 @@ def _open(request: HttpRequest, reference: str, *, via: str = "web",
 def _workspace(request: HttpRequest, complaint: Complaint, *, status: int = 200,
                form: TransitionForm | None = None, failed: str = "",
                message_form: MessageForm | None = None) -> HttpResponse:
+    if status != 200:
+        # An action that failed shows the case again: that showing is a read. (A GET
+        # recorded its read when it opened the case; a successful action redirects.)
+        complaint_read_recorded(actor=request.user, complaint=complaint, via="web")
     return render(request, "complaints/staff/case.html", {
         "complaint": complaint,
         "subjects": complaint.subjects.select_related("person"),  # type: ignore[attr-defined]
@@ -86,7 +90,7 @@ def case(request: HttpRequest, reference: str) -> HttpResponse:
 @login_required
 @require_POST
 def transition(request: HttpRequest, reference: str, name: str) -> HttpResponse:
-    complaint = _open(request, reference, via="web:action")
+    complaint = _open(request, reference, via="web:action", audit_read=False)
     form = TransitionForm(request.POST)
     form.is_valid()
     try:
@@ -110,7 +114,7 @@ def transition(request: HttpRequest, reference: str, name: str) -> HttpResponse:
 @login_required
 @require_POST
 def send_message(request: HttpRequest, reference: str) -> HttpResponse:
-    complaint = _open(request, reference, via="web:action")
+    complaint = _open(request, reference, via="web:action", audit_read=False)
     form = MessageForm(request.POST)
     if form.is_valid():
         try:
@@ -126,7 +130,7 @@ def send_message(request: HttpRequest, reference: str) -> HttpResponse:
 @login_required
 @require_POST
 def declare_conflict(request: HttpRequest, reference: str) -> HttpResponse:
-    complaint = _open(request, reference, via="web:action")
+    complaint = _open(request, reference, via="web:action", audit_read=False)
     complaint_declare_conflict(complaint=complaint, actor=request.user,
                                reason=request.POST.get("reason", ""))
     messages.success(request, _("Your conflict of interest is recorded. The case has been "
@@ -155,7 +159,7 @@ def attachment(request: HttpRequest, reference: str, pk: int) -> HttpResponse:
 @login_required
 @require_POST
 def add_attachment(request: HttpRequest, reference: str) -> HttpResponse:
-    complaint = _open(request, reference, via="web:action")
+    complaint = _open(request, reference, via="web:action", audit_read=False)
     upload = request.FILES.get("attachment")
     try:
         if upload is None:

@@ -276,3 +276,16 @@ def test_an_outsider_gets_404_and_the_attempt_is_audited(filed: Any, outsider: A
     client.force_login(outsider)
     assert client.get(f"/staff/cases/{filed.reference}/").status_code == 404
     assert client.get("/staff/").status_code == 404
+
+
+def test_a_staff_action_is_one_event_and_a_failed_one_a_read(filed: Any, hr_reviewer: Any,
+                                                            client: Any) -> None:
+    client.force_login(hr_reviewer)
+    base = f"/staff/cases/{filed.reference}/transitions"
+    assert client.post(f"{base}/acknowledge/").status_code == 302
+    # A reason is required here: the form comes back, showing the case again.
+    assert client.post(f"{base}/request_information/", {"reason": ""}).status_code == 400
+    actions = list(AuditEvent.objects.filter(target_id=filed.reference).order_by("seq")
+                   .values_list("action", flat=True))
+    assert actions == [Action.COMPLAINT_SUBMITTED, Action.COMPLAINT_ACKNOWLEDGED,
+                       Action.COMPLAINT_VIEWED]

@@ -237,3 +237,18 @@ def test_a_server_that_reports_no_client_address_still_limits(client: Any,
     codes = [client.post("/follow-up/", {"receipt_key": "ABCD-EFGH-JKMN-PQRS-TUVW"},
                          REMOTE_ADDR="").status_code for _ in range(3)]
     assert codes == [400, 400, 429]
+
+
+def test_a_reporters_message_answers_a_request_for_information(filed: Any, reporter: Any,
+                                                               hr_reviewer: Any) -> None:
+    complaint = services.complaint_acknowledge(complaint=filed, actor=hr_reviewer)
+    complaint = services.complaint_request_information(complaint=complaint, actor=hr_reviewer,
+                                                       reason="Which meeting?")
+    message_send(complaint=complaint, actor=reporter, body="The Monday stand-up.")
+    assert Complaint.objects.get(pk=complaint.pk).state == "acknowledged"
+    actions = list(AuditEvent.objects.filter(target_id=complaint.reference)
+                   .order_by("-seq").values_list("action", flat=True)[:2])
+    assert actions == [Action.COMPLAINT_REPORTER_REPLIED, Action.MESSAGE_SENT]
+    # A handler's message does not move the case.
+    message_send(complaint=complaint, actor=hr_reviewer, body="Thank you.")
+    assert Complaint.objects.get(pk=complaint.pk).state == "acknowledged"

@@ -65,9 +65,11 @@ def reference_or_404(raw: str) -> str:
     return reference
 
 
-def case_for(request: Request, reference: str, *, via: str) -> tuple[Complaint, bool]:
+def case_for(request: Request, reference: str, *, via: str,
+             audit_read: bool = True) -> tuple[Complaint, bool]:
     """The case at ``reference`` for this caller, and whether they are its reporter.
-    Staff reads go through ``complaint_open`` (audited; 404 when conflicted or unrelated)."""
+    Staff reads go through ``complaint_open`` (audited; 404 when conflicted or unrelated).
+    An action passes ``audit_read=False``: its own event is the record, a refusal still is."""
     reference = reference_or_404(reference)
     caller = request.user
     if isinstance(caller, ReporterPrincipal):
@@ -77,7 +79,8 @@ def case_for(request: Request, reference: str, *, via: str) -> tuple[Complaint, 
     own = Complaint.objects.filter(reference=reference, reporter_user_id=caller.pk).first()
     if own is not None:
         return own, True
-    return complaint_open(actor=caller, reference=reference, via=via), False
+    return complaint_open(actor=caller, reference=reference, via=via,
+                          audit_read=audit_read), False
 
 
 class NotFoundView(ApiView):

@@ -25,7 +25,7 @@ from complaints.api import serializers as s
 from complaints.api.permissions import is_staff
 from complaints.api.schema import BODY_ERRORS, errors
 from complaints.api.views.base import ApiView, case_for, page_links, page_of, valid
-from complaints.models import Complaint, State
+from complaints.models import Complaint
 from complaints.permissions import ReporterPrincipal, may_decline_withdrawal
 from complaints.selectors import case_deadlines, case_messages, staff_queue
 from complaints.services.reporter import message_send
@@ -212,7 +212,7 @@ class TransitionView(ApiView):
                     "(start_investigation), outcome, findings and recommended_actions "
                     "(record_findings). A non-empty field the step does not take is a 400.")
     def post(self, request: Request, reference: str, name: str) -> Response:
-        complaint, _ = case_for(request, reference, via="api:action")
+        complaint, _ = case_for(request, reference, via="api:action", audit_read=False)
         given = valid(s.TransitionSerializer, request.data)
         if name not in STEPS:
             # Not a step of the lifecycle: the service refuses it as not possible (409).
@@ -249,11 +249,9 @@ class MessageListView(ApiView):
                    description="Write to the other side. A reporter's message answers a "
                                "request for information, as on the web.")
     def post(self, request: Request, reference: str) -> Response:
-        complaint, as_reporter = case_for(request, reference, via="api:action")
+        complaint, as_reporter = case_for(request, reference, via="api:action", audit_read=False)
         data = valid(s.MessageInputSerializer, request.data)
         message = message_send(complaint=complaint, actor=request.user, body=data["body"])
-        if as_reporter and complaint.state == State.AWAITING_REPORTER:
-            services.complaint_reporter_replies(complaint=complaint, actor=request.user)
         return Response(s.MessageSerializer({
             "id": message.pk, "from_reporter": message.from_reporter, "body": message.body,
             "created_at": message.created_at,
