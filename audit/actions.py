@@ -29,6 +29,8 @@ class Action(StrEnum):
     # Investigation work that does not change state.
     INVESTIGATION_INTERVIEW_RECORDED = "investigation.interview_recorded"
     INVESTIGATION_EVIDENCE_RECORDED = "investigation.evidence_recorded"
+    INVESTIGATION_PLAN_UPDATED = "investigation.plan_updated"
+    COMPLAINT_NOTE_ADDED = "complaint.note_added"
     # Conflicts of interest and need-to-know access.
     COMPLAINT_CONFLICT_DECLARED = "complaint.conflict_declared"
     COMPLAINT_CONFLICTS_CHANGED = "complaint.conflicts_changed"

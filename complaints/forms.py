@@ -81,13 +81,48 @@ class TransitionForm(forms.Form):
     outcome = forms.ChoiceField(label=_("Outcome"), required=False,
                                 choices=[("", "—")] + list(Outcome.choices))
     findings = forms.CharField(label=_("Findings"), required=False, widget=forms.Textarea)
+    recommended_actions = forms.CharField(label=_("Recommended actions"), required=False,
+                                          widget=forms.Textarea(attrs={"rows": 3}))
 
     # Which fields each transition's service takes.
     TAKES = {
         "start_investigation": ("investigator", "reason"),
-        "record_findings": ("outcome", "findings"),
+        "record_findings": ("outcome", "findings", "recommended_actions"),
     }
 
     def fields_for(self, name: str) -> dict[str, Any]:
         wanted = self.TAKES.get(name, ("reason",))
         return {f: self.cleaned_data.get(f) or "" for f in wanted}
+
+
+class NoteForm(forms.Form):
+    body = forms.CharField(label=_("Internal note (staff only, never shown to the reporter)"),
+                           widget=forms.Textarea(attrs={"rows": 3}))
+
+
+class PlanForm(forms.Form):
+    plan = forms.CharField(
+        label=_("Investigation plan"), required=False,
+        help_text=_("Who to interview, what to gather, in what order."),
+        widget=forms.Textarea(attrs={"rows": 5}))
+
+
+class InterviewForm(forms.Form):
+    interviewee_employee_id = forms.CharField(
+        label=_("Interviewee's employee id"), required=False,
+        help_text=_("From the directory; or type a name below for someone outside it."))
+    interviewee_name = forms.CharField(label=_("Interviewee's name"), required=False,
+                                       max_length=200)
+    held_at = forms.DateTimeField(
+        label=_("When it was held"), required=False,
+        help_text=_("Leave empty for now."),
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"},
+                                   format="%Y-%m-%dT%H:%M"),
+        input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%d"])
+    notes = forms.CharField(label=_("What was said"), widget=forms.Textarea(attrs={"rows": 5}))
+
+
+class EvidenceForm(forms.Form):
+    description = forms.CharField(label=_("Evidence"), help_text=_(
+        "What it is, where it is kept, and what it shows."),
+        widget=forms.Textarea(attrs={"rows": 3}))

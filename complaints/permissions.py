@@ -95,6 +95,24 @@ def may_decide_findings(complaint: Complaint, who: Any) -> bool:
     )
 
 
+def may_view_investigation(complaint: Complaint, who: Any) -> bool:
+    # Interview notes and evidence are for the investigator and those who decide on or
+    # oversee the findings, not for everyone whose role covers the case's intake.
+    investigation = getattr(complaint, "investigation", None)
+    if investigation is None or is_reporter(complaint, who) or is_conflicted(who, complaint):
+        return False
+    return (investigation.investigator_id == getattr(who, "pk", None)
+            or roles.has_role(who, roles.DECIDERS | {roles.AUDIT_COMMITTEE}))
+
+
+def may_write_note(complaint: Complaint, who: Any) -> bool:
+    # Any member of staff working the case; callers have already checked they may see it.
+    investigation = getattr(complaint, "investigation", None)
+    return _staff(complaint, who, roles.HANDLERS) or (
+        investigation is not None and investigation.investigator_id == getattr(who, "pk", None)
+        and _staff(complaint, who, frozenset({roles.INVESTIGATOR})))
+
+
 def may_withdraw(complaint: Complaint, who: Any) -> bool:
     # The reporter may always ask; a critical complaint's withdrawal is then compliance's
     # decision, so only compliance takes the transition once it has been asked for.

@@ -7,12 +7,20 @@ from datetime import datetime
 from typing import Any
 
 from django.core.paginator import Page, Paginator
-from django.db.models import Count, Exists, Min, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, Min, OuterRef, Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from complaints import roles
 from complaints.access import COMMITTEE_LEVEL, visible_complaints
-from complaints.models import OPEN_STATES, Complaint, Message
+from complaints.models import (
+    OPEN_STATES,
+    CaseNote,
+    Complaint,
+    EvidenceItem,
+    Interview,
+    Investigation,
+    Message,
+)
 from escalation.models import Deadline
 
 QUEUES = {
@@ -87,3 +95,21 @@ def case_deadlines(complaint: Complaint) -> QuerySet[Deadline]:
 
 def case_messages(complaint: Complaint) -> QuerySet[Message]:
     return complaint.messages.select_related("author").order_by("created_at", "pk")  # type: ignore[attr-defined]
+
+
+def case_notes(complaint: Complaint) -> QuerySet[CaseNote]:
+    """Internal notes and the reasons given for steps, oldest first."""
+    return complaint.notes.select_related("author").order_by("created_at", "pk")  # type: ignore[attr-defined]
+
+
+def case_investigation(complaint: Complaint) -> Investigation | None:
+    """The investigation with its people, interviews and evidence: three queries, however
+    many interviews and items there are."""
+    return (Investigation.objects.filter(complaint=complaint)
+            .select_related("investigator", "findings_recorded_by", "approved_by")
+            .prefetch_related(
+                Prefetch("interviews", queryset=Interview.objects.select_related(
+                    "interviewee", "recorded_by").order_by("held_at", "pk")),
+                Prefetch("evidence", queryset=EvidenceItem.objects.select_related(
+                    "recorded_by").order_by("recorded_at", "pk")))
+            .first())

@@ -9,6 +9,8 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
@@ -16,12 +18,33 @@ from django.views.decorators.http import require_POST
 from complaints import roles, services
 from complaints.access import is_staff_member
 from complaints.errors import InvalidInput, TransitionForbidden, TransitionNotAllowed
-from complaints.forms import MessageForm, TransitionForm
+from complaints.forms import (
+    EvidenceForm,
+    InterviewForm,
+    MessageForm,
+    NoteForm,
+    PlanForm,
+    TransitionForm,
+)
 from complaints.models import Attachment, Category, Complaint, Severity, State
-from complaints.selectors import QUEUES, case_deadlines, case_messages, staff_queue
+from complaints.permissions import may_record_findings, may_view_investigation, may_write_note
+from complaints.selectors import (
+    QUEUES,
+    case_deadlines,
+    case_investigation,
+    case_messages,
+    case_notes,
+    staff_queue,
+)
 from complaints.services.access import CaseNotFound, complaint_open, complaint_read_recorded
 from complaints.services.attachments import attachment_add, attachment_open
 from complaints.services.conflicts import complaint_declare_conflict
+from complaints.services.investigation import (
+    investigation_record_evidence,
+    investigation_record_interview,
+    investigation_update_plan,
+)
+from complaints.services.notes import case_note_add
 from complaints.services.reporter import message_send
 
 
@@ -48,6 +71,8 @@ def queue(request: HttpRequest) -> HttpResponse:
         "queue": found, "queues": QUEUES, "filters": filters,
         "categories": Category.choices, "severities": Severity.choices,
         "states": State.choices,
+        # Acknowledging is one click from the queue (the service still checks each case).
+        "may_acknowledge": roles.has_role(request.user, roles.HANDLERS),
     })
 
 
@@ -61,22 +86,33 @@ def _open(request: HttpRequest, reference: str, *, via: str = "web",
         raise Http404 from None
 
 
-def _workspace(request: HttpRequest, complaint: Complaint, *, status: int = 200,
-               form: TransitionForm | None = None, failed: str = "",
-               message_form: MessageForm | None = None) -> HttpResponse:
+def _shown_again(request: HttpRequest, complaint: Complaint, status: int) -> None:
     if status != 200:
         # An action that failed shows the case again: that showing is a read. (A GET
         # recorded its read when it opened the case; a successful action redirects.)
         complaint_read_recorded(actor=request.user, complaint=complaint, via="web")
+
+
+def _workspace(request: HttpRequest, complaint: Complaint, *, status: int = 200,
+               form: TransitionForm | None = None, failed: str = "",
+               message_form: MessageForm | None = None,
+               note_form: NoteForm | None = None) -> HttpResponse:
+    _shown_again(request, complaint, status)
     return render(request, "complaints/staff/case.html", {
         "complaint": complaint,
         "subjects": complaint.subjects.select_related("person"),  # type: ignore[attr-defined]
+        "witnesses": complaint.witnesses.select_related("person"),  # type: ignore[attr-defined]
         "deadlines": case_deadlines(complaint),
+        "now": timezone.now(),
         "messages_": case_messages(complaint),
+        "notes": case_notes(complaint),
         "attachments": complaint.attachments.all(),  # type: ignore[attr-defined]
         "transitions": services.available_transitions(complaint, request.user),
         "form": form or TransitionForm(), "failed": failed,
         "message_form": message_form or MessageForm(),
+        "note_form": note_form or NoteForm(),
+        "may_write_note": may_write_note(complaint, request.user),
+        "may_view_investigation": may_view_investigation(complaint, request.user),
         "takes": TransitionForm.TAKES,
     }, status=status)
 
@@ -97,9 +133,10 @@ def transition(request: HttpRequest, reference: str, name: str) -> HttpResponse:
         services.complaint_transition(complaint=complaint, actor=request.user, name=name,
                                       **form.fields_for(name))
     except InvalidInput as exc:
-        for field, errors in exc.errors.items():
-            for error in errors:
-                form.add_error(field if field in form.fields else None, error)
+        _form_errors(form, exc)
+        if request.POST.get("next") == "investigation" and may_view_investigation(
+                complaint, request.user):
+            return _investigation_page(request, complaint, status=400, form=form, failed=name)
         return _workspace(request, complaint, status=400, form=form, failed=name)
     except TransitionNotAllowed as exc:
         messages.error(request, str(exc))
@@ -108,6 +145,13 @@ def transition(request: HttpRequest, reference: str, name: str) -> HttpResponse:
         messages.error(request, str(exc).capitalize() + ".")
         return _workspace(request, complaint, status=403)
     messages.success(request, _("Done: %(step)s.") % {"step": name.replace("_", " ")})
+    if request.POST.get("next") == "investigation" and may_view_investigation(
+            complaint, request.user):
+        return redirect("complaints:staff_investigation", reference=complaint.reference)
+    if request.POST.get("next") == "queue":
+        back = request.POST.get("queue", "mine")
+        return redirect(reverse("complaints:staff_queue") + "?queue="
+                        + (back if back in QUEUES else "mine"))
     return redirect("complaints:staff_case", reference=complaint.reference)
 
 
@@ -125,6 +169,114 @@ def send_message(request: HttpRequest, reference: str) -> HttpResponse:
             messages.success(request, _("Message sent to the reporter."))
             return redirect("complaints:staff_case", reference=complaint.reference)
     return _workspace(request, complaint, status=400, message_form=form)
+
+
+@login_required
+@require_POST
+def add_note(request: HttpRequest, reference: str) -> HttpResponse:
+    complaint = _open(request, reference, via="web:action", audit_read=False)
+    form = NoteForm(request.POST)
+    if form.is_valid():
+        try:
+            case_note_add(complaint=complaint, actor=request.user, body=form.cleaned_data["body"])
+        except (InvalidInput, TransitionForbidden) as exc:
+            _form_errors(form, exc)
+        else:
+            messages.success(request, _("Note added. Only staff on the case can read it."))
+            return redirect("complaints:staff_case", reference=complaint.reference)
+    return _workspace(request, complaint, status=400, note_form=form)
+
+
+def _form_errors(form: Any, exc: InvalidInput | TransitionForbidden) -> None:
+    if isinstance(exc, InvalidInput):
+        for field, errors in exc.errors.items():
+            for error in errors:
+                form.add_error(field if field in form.fields else None, error)
+    else:
+        form.add_error(None, str(exc).capitalize() + ".")
+
+
+# --- The investigation workspace --------------------------------------------------------
+
+def _investigation_page(request: HttpRequest, complaint: Complaint, *, status: int = 200,
+                        **forms_: Any) -> HttpResponse:
+    _shown_again(request, complaint, status)
+    investigation = case_investigation(complaint)
+    if investigation is None or not may_view_investigation(complaint, request.user):
+        raise Http404
+    transitions = [name for name in services.available_transitions(complaint, request.user)
+                   if name in ("record_findings", "approve_findings", "return_for_work")]
+    return render(request, "complaints/staff/investigation.html", {
+        "complaint": complaint, "investigation": investigation,
+        "may_work": may_record_findings(complaint, request.user)
+        and complaint.state == State.INVESTIGATING,
+        "plan_form": forms_.get("plan_form") or PlanForm(initial={"plan": investigation.plan}),
+        "interview_form": forms_.get("interview_form") or InterviewForm(),
+        "evidence_form": forms_.get("evidence_form") or EvidenceForm(),
+        "form": forms_.get("form") or TransitionForm(), "failed": forms_.get("failed", ""),
+        "transitions": transitions,
+    }, status=status)
+
+
+@login_required
+def investigation(request: HttpRequest, reference: str) -> HttpResponse:
+    """/staff/cases/{reference}/investigation/: plan, interviews, evidence, findings and
+    the second person's approval. For the investigator and those who decide or oversee."""
+    complaint = _open(request, reference, via="web:investigation", audit_read=False)
+    if not may_view_investigation(complaint, request.user):
+        raise Http404
+    complaint_read_recorded(actor=request.user, complaint=complaint, via="web:investigation")
+    return _investigation_page(request, complaint)
+
+
+def _investigation_action(request: HttpRequest, reference: str, form_class: Any, key: str,
+                          act: Any, done: str) -> HttpResponse:
+    complaint = _open(request, reference, via="web:action", audit_read=False)
+    if not may_view_investigation(complaint, request.user):
+        raise Http404
+    form = form_class(request.POST)
+    if form.is_valid():
+        try:
+            act(complaint, form.cleaned_data)
+        except (InvalidInput, TransitionForbidden) as exc:
+            _form_errors(form, exc)
+        else:
+            messages.success(request, done)
+            return redirect("complaints:staff_investigation", reference=complaint.reference)
+    return _investigation_page(request, complaint, status=400, **{key: form})
+
+
+@login_required
+@require_POST
+def update_plan(request: HttpRequest, reference: str) -> HttpResponse:
+    return _investigation_action(
+        request, reference, PlanForm, "plan_form",
+        lambda complaint, data: investigation_update_plan(
+            complaint=complaint, actor=request.user, plan=data["plan"]),
+        _("Plan saved."))
+
+
+@login_required
+@require_POST
+def record_interview(request: HttpRequest, reference: str) -> HttpResponse:
+    return _investigation_action(
+        request, reference, InterviewForm, "interview_form",
+        lambda complaint, data: investigation_record_interview(
+            complaint=complaint, actor=request.user, notes=data["notes"],
+            held_at=data["held_at"],
+            interviewee_employee_id=data["interviewee_employee_id"].strip(),
+            interviewee_name=data["interviewee_name"]),
+        _("Interview recorded."))
+
+
+@login_required
+@require_POST
+def record_evidence(request: HttpRequest, reference: str) -> HttpResponse:
+    return _investigation_action(
+        request, reference, EvidenceForm, "evidence_form",
+        lambda complaint, data: investigation_record_evidence(
+            complaint=complaint, actor=request.user, description=data["description"]),
+        _("Evidence recorded."))
 
 
 @login_required

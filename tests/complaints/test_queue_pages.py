@@ -1,0 +1,69 @@
+"""Queue pages: a fixed number of database queries whatever their size, and acknowledging
+straight from the queue."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from complaints.models import Category, Complaint
+from complaints.services import complaint_acknowledge, complaint_submit
+from escalation.models import Deadline
+
+
+def _cases(n: int, reporter: Any, subject: str, hr_reviewer: Any) -> None:
+    """n cases: half acknowledged by (so assigned to) the reviewer and escalated, half
+    unassigned; every deadline overdue. Every queue then has rows."""
+    for i in range(n):
+        complaint = complaint_submit(reporter=reporter, category=Category.BULLYING,
+                                     summary=f"s{i}", narrative="n", subjects=[subject]).complaint
+        if i % 2:
+            complaint_acknowledge(complaint=complaint, actor=hr_reviewer)
+    Deadline.objects.update(due_at=timezone.now() - timedelta(hours=1))
+    Complaint.objects.exclude(assignee=None).update(escalation_level=1)
+
+
+@pytest.mark.parametrize("queue", ["mine", "unassigned", "overdue", "escalated"])
+def test_each_queue_page_costs_the_same_queries_with_2_or_60_cases(
+        queue: str, reporter: Any, org: dict[str, Any], hr_reviewer: Any) -> None:
+    client = Client()
+    client.force_login(hr_reviewer)
+
+    def cost(**params: Any) -> int:
+        with CaptureQueriesContext(connection) as captured:
+            response = client.get("/staff/", {"queue": queue, **params})
+            assert response.status_code == 200
+            assert response.context["queue"].page.object_list
+        return len(captured)
+
+    _cases(2, reporter, org["accused"].employee_id, hr_reviewer)
+    small = cost()
+    _cases(58, reporter, org["accused"].employee_id, hr_reviewer)
+    assert cost() == small
+    assert cost(category=Category.BULLYING, state="submitted" if queue in (
+        "unassigned", "overdue") else "acknowledged") == small
+    if queue in ("unassigned", "overdue"):
+        assert cost(page=2) == small
+
+
+def test_a_reviewer_acknowledges_from_the_queue_and_returns_to_it(
+        filed: Complaint, hr_reviewer: Any, investigator: Any) -> None:
+    client = Client()
+    client.force_login(hr_reviewer)
+    page = client.get("/staff/", {"queue": "unassigned"}).content.decode()
+    assert f"/staff/cases/{filed.reference}/transitions/acknowledge/" in page
+    answer = client.post(f"/staff/cases/{filed.reference}/transitions/acknowledge/",
+                         {"next": "queue", "queue": "unassigned"})
+    assert answer.status_code == 302 and answer["Location"] == "/staff/?queue=unassigned"
+    acknowledged = Complaint.objects.get(pk=filed.pk)
+    assert acknowledged.state == "acknowledged" and acknowledged.assignee == hr_reviewer
+    # Someone whose role does not handle intake is offered no such button.
+    other = Client()
+    other.force_login(investigator)
+    assert "/transitions/acknowledge/" not in other.get("/staff/").content.decode()
