@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.http import require_POST
 
 from complaints import roles, services
@@ -86,6 +87,34 @@ def _open(request: HttpRequest, reference: str, *, via: str = "web",
         raise Http404 from None
 
 
+# What each transition's button says (the contract's names stay in the URLs).
+STEP_LABELS = {
+    "acknowledge": _lazy("Acknowledge"),
+    "request_information": _lazy("Ask the reporter for information"),
+    "propose_dismissal": _lazy("Propose dismissal"),
+    "approve_dismissal": _lazy("Approve the dismissal"),
+    "reject_dismissal": _lazy("Reject the dismissal"),
+    "start_investigation": _lazy("Start an investigation"),
+    "record_findings": _lazy("Record the findings"),
+    "approve_findings": _lazy("Approve the findings"),
+    "return_for_work": _lazy("Return for more work"),
+    "close": _lazy("Close the case"),
+    "withdraw": _lazy("Withdraw the case"),
+    "reopen": _lazy("Reopen the case"),
+    "decline_withdrawal": _lazy("Decline the withdrawal"),
+}
+
+
+def _step_forms(names: list[str], failed: str, form: TransitionForm | None
+                ) -> list[tuple[str, Any, TransitionForm]]:
+    """One form per transition offered, each with its own field ids (so every label points
+    at its own box), the failed one carrying what was typed and its errors."""
+    return [(name, STEP_LABELS.get(name, name.replace("_", " ").capitalize()),
+             form if form is not None and name == failed else TransitionForm(
+                 auto_id=f"id_{name}_%s"))
+            for name in names]
+
+
 def _shown_again(request: HttpRequest, complaint: Complaint, status: int) -> None:
     if status != 200:
         # An action that failed shows the case again: that showing is a read. (A GET
@@ -107,13 +136,12 @@ def _workspace(request: HttpRequest, complaint: Complaint, *, status: int = 200,
         "messages_": case_messages(complaint),
         "notes": case_notes(complaint),
         "attachments": complaint.attachments.all(),  # type: ignore[attr-defined]
-        "transitions": services.available_transitions(complaint, request.user),
-        "form": form or TransitionForm(), "failed": failed,
+        "steps": _step_forms(services.available_transitions(complaint, request.user),
+                             failed, form),
         "message_form": message_form or MessageForm(),
-        "note_form": note_form or NoteForm(),
+        "note_form": note_form or NoteForm(auto_id="id_note_%s"),
         "may_write_note": may_write_note(complaint, request.user),
         "may_view_investigation": may_view_investigation(complaint, request.user),
-        "takes": TransitionForm.TAKES,
     }, status=status)
 
 
@@ -127,7 +155,7 @@ def case(request: HttpRequest, reference: str) -> HttpResponse:
 @require_POST
 def transition(request: HttpRequest, reference: str, name: str) -> HttpResponse:
     complaint = _open(request, reference, via="web:action", audit_read=False)
-    form = TransitionForm(request.POST)
+    form = TransitionForm(request.POST, auto_id=f"id_{name}_%s")
     form.is_valid()
     try:
         services.complaint_transition(complaint=complaint, actor=request.user, name=name,
@@ -144,7 +172,8 @@ def transition(request: HttpRequest, reference: str, name: str) -> HttpResponse:
     except TransitionForbidden as exc:
         messages.error(request, str(exc).capitalize() + ".")
         return _workspace(request, complaint, status=403)
-    messages.success(request, _("Done: %(step)s.") % {"step": name.replace("_", " ")})
+    messages.success(request, _("Done: %(step)s.") % {
+        "step": str(STEP_LABELS.get(name, name.replace("_", " "))).lower()})
     if request.POST.get("next") == "investigation" and may_view_investigation(
             complaint, request.user):
         return redirect("complaints:staff_investigation", reference=complaint.reference)
@@ -175,7 +204,7 @@ def send_message(request: HttpRequest, reference: str) -> HttpResponse:
 @require_POST
 def add_note(request: HttpRequest, reference: str) -> HttpResponse:
     complaint = _open(request, reference, via="web:action", audit_read=False)
-    form = NoteForm(request.POST)
+    form = NoteForm(request.POST, auto_id="id_note_%s")
     if form.is_valid():
         try:
             case_note_add(complaint=complaint, actor=request.user, body=form.cleaned_data["body"])
@@ -213,8 +242,7 @@ def _investigation_page(request: HttpRequest, complaint: Complaint, *, status: i
         "plan_form": forms_.get("plan_form") or PlanForm(initial={"plan": investigation.plan}),
         "interview_form": forms_.get("interview_form") or InterviewForm(),
         "evidence_form": forms_.get("evidence_form") or EvidenceForm(),
-        "form": forms_.get("form") or TransitionForm(), "failed": forms_.get("failed", ""),
-        "transitions": transitions,
+        "steps": _step_forms(transitions, forms_.get("failed", ""), forms_.get("form")),
     }, status=status)
 
 
