@@ -113,3 +113,98 @@ def case_investigation(complaint: Complaint) -> Investigation | None:
                 Prefetch("evidence", queryset=EvidenceItem.objects.select_related(
                     "recorded_by").order_by("recorded_at", "pk")))
             .first())
+
+
+# --- The reporter's timeline ------------------------------------------------------------
+
+# The steps a reporter is shown, by the audit action that records each, under the name the
+# reporter's page words it by. Only these are read from the log, and only their name and
+# time: never who took them, why, or anything else the log holds (reads, conflicts, notes,
+# messages, investigation work). A proposed dismissal and its rejection are a second
+# person's internal review: the reporter sees its outcome, not the proposal.
+REPORTER_STEPS: dict[str, str] = {
+    "complaint.acknowledged": "acknowledged",
+    "complaint.information_requested": "information_requested",
+    "complaint.reporter_replied": "reporter_replied",
+    "complaint.reply_window_expired": "reply_window_expired",
+    "complaint.investigation_started": "investigation_started",
+    "complaint.findings_recorded": "findings_recorded",
+    "complaint.returned_for_work": "returned_for_work",
+    "complaint.findings_approved": "resolved",
+    "complaint.closed": "closed",
+    "complaint.dismissal_approved": "dismissed",
+    "complaint.withdrawal_requested": "withdrawal_requested",
+    "complaint.withdrawal_declined": "withdrawal_declined",
+    "complaint.withdrawn": "withdrawn",
+    "complaint.reopened": "reopened",
+}
+# DESIGN.md: the reporter is told the case was escalated from level 2 on (never to whom);
+# level 1 is the handler's own reminder and a change of hands inside HR.
+REPORTER_TOLD_FROM_LEVEL = 2
+
+
+@dataclass(frozen=True)
+class ReporterStep:
+    """One line of the reporter's timeline: ``event`` is "filed", "escalated" or a value of
+    REPORTER_STEPS; an escalation carries the kinds of the deadlines that were missed."""
+
+    event: str
+    at: datetime
+    missed: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ReporterDeadline:
+    """A deadline running now: what it is (a deadline kind), when it falls due, and whether
+    its clock is stopped while the case waits for the reporter."""
+
+    kind: str
+    due_at: datetime
+    paused: bool
+
+
+@dataclass(frozen=True)
+class ReporterTimeline:
+    steps: list[ReporterStep]
+    deadlines: list[ReporterDeadline]
+    escalated: bool
+
+
+def reporter_timeline(complaint: Complaint) -> ReporterTimeline:
+    """What the reporter may know of their case's history: when it was filed, each step it
+    took, each escalation they were told of (with the deadlines missed), oldest first; the
+    deadlines running now; and whether it was escalated.
+
+    Steps come from the audit log: the complaint keeps only the latest time of each
+    milestone (a reopen clears ``ended_at``) and none of a request for information or a
+    reply. Three queries, however long the history.
+    """
+    from audit.models import AuditEvent
+
+    target_type, target_id = complaint.audit_target
+    # Served by the audit_target_seq index.
+    logged = (AuditEvent.objects.filter(target_type=target_type, target_id=target_id,
+                                        action__in=list(REPORTER_STEPS))
+              .order_by("seq").values_list("action", "occurred_at"))
+    steps = [ReporterStep("filed", complaint.submitted_at)]
+    steps += [ReporterStep(REPORTER_STEPS[action], at) for action, at in logged]
+
+    told = (complaint.escalations  # type: ignore[attr-defined]
+            .filter(level__gte=REPORTER_TOLD_FROM_LEVEL)
+            .order_by("raised_at", "pk").values_list("raised_at", "deadline__kind"))
+    # One sweep writes a row per missed deadline, all at the same moment: one step each.
+    missed_at: dict[datetime, list[str]] = {}
+    for raised_at, kind in told:
+        kinds = missed_at.setdefault(raised_at, [])
+        if kind not in kinds:
+            kinds.append(kind)
+    steps += [ReporterStep("escalated", at, tuple(kinds)) for at, kinds in missed_at.items()]
+    steps.sort(key=lambda step: step.at)  # stable: the log's order breaks ties
+
+    running = (Deadline.objects.filter(complaint_id=complaint.pk, closed_at=None)
+               .order_by("due_at", "pk").values_list("kind", "due_at", "paused_at"))
+    deadlines = [ReporterDeadline(kind, due_at, paused_at is not None)
+                 for kind, due_at, paused_at in running]
+    return ReporterTimeline(
+        steps=steps, deadlines=deadlines,
+        escalated=bool(missed_at) or complaint.escalation_level >= REPORTER_TOLD_FROM_LEVEL)

@@ -11,6 +11,8 @@ urlpatterns = [
     path("accounts/two-factor/setup/", two_factor.two_factor_setup_view,
          name="two_factor_setup"),
     path("accounts/", include("django.contrib.auth.urls")),
+    # set_language: the language switcher in templates/base.html posts here.
+    path("i18n/", include("django.conf.urls.i18n")),
     path("api/v1/", include("complaints.api.urls")),
     path("compliance/", include("audit.urls")),
     path("", include("complaints.urls")),

@@ -19,6 +19,7 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext, gettext_noop
 
 from audit import services as audit
 from audit.actions import Action
@@ -52,10 +53,12 @@ ALLOWED_TYPES = frozenset({
     "application/vnd.oasis.opendocument.text",
 })
 
-MSG_EMPTY = "This file is empty."
-MSG_TYPE = ("This kind of file can't be attached. Use PDF, images, audio, video, Word, "
-            "or plain text.")
-MSG_PURGED = "This case has been erased under the retention policy; nothing can be added to it."
+# Marked here, translated where raised (into the language of the request at hand).
+MSG_EMPTY = gettext_noop("This file is empty.")
+MSG_TYPE = gettext_noop("This kind of file can't be attached. Use PDF, images, audio, video, "
+                        "Word, or plain text.")
+MSG_PURGED = gettext_noop(
+    "This case has been erased under the retention policy; nothing can be added to it.")
 
 
 class Upload(Protocol):
@@ -68,7 +71,7 @@ class Upload(Protocol):
 
 def _too_large_message() -> str:
     megabytes = settings.ATTACHMENT_MAX_BYTES / (1024 * 1024)
-    return f"This file is larger than {megabytes:g} MB."
+    return gettext("This file is larger than %(size)s MB.") % {"size": f"{megabytes:g}"}
 
 
 def _read_capped(upload: Any) -> bytes:
@@ -84,7 +87,7 @@ def _read_capped(upload: Any) -> bytes:
     if len(data) > limit:
         raise InvalidInput({"attachment": [_too_large_message()]})
     if not data:
-        raise InvalidInput({"attachment": [MSG_EMPTY]})
+        raise InvalidInput({"attachment": [gettext(MSG_EMPTY)]})
     return bytes(data)
 
 
@@ -134,9 +137,9 @@ def attachment_add(*, complaint: Complaint, actor: Any, upload: Upload) -> Attac
     data = _read_capped(upload)
     content_type = detect_content_type(data)
     if content_type is None:
-        raise InvalidInput({"attachment": [MSG_TYPE]})
+        raise InvalidInput({"attachment": [gettext(MSG_TYPE)]})
     if complaint.purged_at is not None:
-        raise InvalidInput({"attachment": [MSG_PURGED]})
+        raise InvalidInput({"attachment": [gettext(MSG_PURGED)]})
     from_reporter = is_reporter(complaint, actor)
     staff = not from_reporter and isinstance(actor, get_user_model())
     uploaded_by = actor if staff else None
@@ -156,7 +159,7 @@ def attachment_add(*, complaint: Complaint, actor: Any, upload: Upload) -> Attac
             purged_at = (Complaint.objects.select_for_update().filter(pk=complaint.pk)
                          .values_list("purged_at", flat=True).get())
             if purged_at is not None:
-                raise InvalidInput({"attachment": [MSG_PURGED]})
+                raise InvalidInput({"attachment": [gettext(MSG_PURGED)]})
             attachment = Attachment.objects.create(
                 complaint=complaint, from_reporter=from_reporter, uploaded_by=uploaded_by,
                 stored_name=stored_name, original_name=original_name,

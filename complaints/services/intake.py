@@ -9,6 +9,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from audit import services as audit
 from audit.actions import Action
@@ -48,12 +49,12 @@ def _people(field: str, given: list[str], errors: dict[str, list[str]]
             ) -> tuple[list[Person], list[str]]:
     """Directory people by employee id; anything else is kept as a name the reporter typed."""
     if len(given) > SUBJECTS_MAX:
-        errors[field] = [f"Name at most {SUBJECTS_MAX} people."]
+        errors[field] = [gettext("Name at most %(count)s people.") % {"count": SUBJECTS_MAX}]
     wanted = [s.strip() for s in given if s and s.strip()]
     people = {p.employee_id: p for p in Person.objects.filter(employee_id__in=wanted)}
     typed = [s for s in wanted if s not in people]
     if any(len(name) > 200 for name in typed):
-        errors.setdefault(field, []).append("A name is longer than 200 characters.")
+        errors.setdefault(field, []).append(gettext("A name is longer than 200 characters."))
     return list(people.values()), typed
 
 
@@ -61,17 +62,20 @@ def _validate(category: str, summary: str, narrative: str,
               occurred_at: datetime | None) -> dict[str, list[str]]:
     errors: dict[str, list[str]] = {}
     if category not in Category.values:
-        errors["category"] = [f"Choose one of: {', '.join(Category.values)}."]
+        errors["category"] = [gettext("Choose one of: %(choices)s.")
+                              % {"choices": ", ".join(Category.values)}]
     if not summary.strip():
-        errors["summary"] = ["Give the report a short title."]
+        errors["summary"] = [gettext("Give the report a short title.")]
     elif len(summary) > SUMMARY_MAX:
-        errors["summary"] = [f"Keep the title under {SUMMARY_MAX} characters."]
+        errors["summary"] = [gettext("Keep the title under %(limit)s characters.")
+                             % {"limit": SUMMARY_MAX}]
     if not narrative.strip():
-        errors["narrative"] = ["Describe what happened."]
+        errors["narrative"] = [gettext("Describe what happened.")]
     elif len(narrative) > NARRATIVE_MAX:
-        errors["narrative"] = [f"Keep the description under {NARRATIVE_MAX} characters."]
+        errors["narrative"] = [gettext("Keep the description under %(limit)s characters.")
+                               % {"limit": NARRATIVE_MAX}]
     if occurred_at is not None and occurred_at > timezone.now():
-        errors["occurred_at"] = ["This date is in the future."]
+        errors["occurred_at"] = [gettext("This date is in the future.")]
     return errors
 
 
@@ -143,7 +147,8 @@ def complaint_submit(
     seen_people, seen_typed = _people("witnesses", list(witnesses or []), errors)
     named = [e.strip() for e in (conflicted or []) if e and e.strip()]
     if len(named) > SUBJECTS_MAX:
-        errors["conflicted"] = [f"Name at most {SUBJECTS_MAX} people."]
+        errors["conflicted"] = [gettext("Name at most %(count)s people.")
+                                % {"count": SUBJECTS_MAX}]
     if errors:
         raise InvalidInput(errors)
     anonymous = anonymous or reporter is None or not getattr(reporter, "is_authenticated", False)

@@ -7,6 +7,7 @@ from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from audit import services as audit
 from audit.actions import Action
@@ -65,9 +66,11 @@ def receipt_key_throttled() -> None:
 def _clean(text: str, limit: int, field: str, what: str) -> str:
     text = (text or "").strip()
     if not text:
-        raise InvalidInput({field: [f"Write {what}."]})
+        # Translators: %(what)s is "a message" or "your name and how to reach you".
+        raise InvalidInput({field: [gettext("Write %(what)s.") % {"what": what}]})
     if len(text) > limit:
-        raise InvalidInput({field: [f"Keep it under {limit} characters."]})
+        raise InvalidInput({field: [gettext("Keep it under %(limit)s characters.")
+                                    % {"limit": limit}]})
     return text
 
 
@@ -80,14 +83,14 @@ def message_send(*, complaint: Complaint, actor: Any, body: str) -> Message:
     Raises ``InvalidInput`` for an empty or over-long message, ``TransitionForbidden`` for
     someone who is neither the reporter nor staff who may see the case.
     """
-    body = _clean(body, MESSAGE_MAX, "body", "a message")
+    body = _clean(body, MESSAGE_MAX, "body", gettext("a message"))
     with transaction.atomic():
         locked = lock_complaint(complaint)
         from_reporter = is_reporter(locked, actor)
         if not from_reporter and not may_view(actor, locked):
-            raise TransitionForbidden("you may not write on this case")
+            raise TransitionForbidden(gettext("you may not write on this case"))
         if locked.purged_at is not None:
-            raise TransitionForbidden("this case's records have been erased")
+            raise TransitionForbidden(gettext("this case's records have been erased"))
         now = timezone.now()
         message = Message.objects.create(
             complaint=locked, from_reporter=from_reporter, body=body, created_at=now,
@@ -122,12 +125,14 @@ def complaint_reveal_identity(*, complaint: Complaint, actor: Any, identity: str
     """
     linked = account is not None and getattr(account, "is_authenticated", False)
     if not linked:
-        identity = _clean(identity, IDENTITY_MAX, "identity", "your name and how to reach you")
+        identity = _clean(identity, IDENTITY_MAX, "identity",
+                          gettext("your name and how to reach you"))
     with transaction.atomic():
         locked = lock_complaint(complaint)
         if not is_reporter(locked, actor) or not (locked.anonymous or
                                                    locked.reporter_user_id is None):
-            raise TransitionForbidden("only the anonymous reporter may reveal who they are")
+            raise TransitionForbidden(
+                gettext("only the anonymous reporter may reveal who they are"))
         fields: dict[str, Any] = {"updated_at": timezone.now()}
         if linked:
             fields |= {"reporter_user": account, "anonymous": False,

@@ -12,7 +12,9 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.functional import Promise
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
@@ -21,7 +23,7 @@ from complaints.errors import InvalidInput, TransitionForbidden, TransitionNotAl
 from complaints.forms import MessageForm, ReceiptKeyForm, ReportForm, RevealForm
 from complaints.models import Complaint, State
 from complaints.permissions import ReporterPrincipal
-from complaints.selectors import case_deadlines, case_messages
+from complaints.selectors import case_messages, reporter_timeline
 from complaints.services.attachments import attachment_add, attachment_open
 from complaints.services.reporter import (
     WrongReceiptKey,
@@ -30,21 +32,67 @@ from complaints.services.reporter import (
     receipt_key_redeem,
 )
 from complaints.throttle import receipt_key_blocked, receipt_key_failed
+from escalation.models import Kind
 
 SESSION_KEY = "reporter_complaint"
 
-# What each state means to the person who reported, in plain words.
+# What each state means to the person who reported, in plain words. Lazy: translated into
+# each request's language when shown, not once at import.
 PLAIN_STATE = {
-    State.SUBMITTED: _("Received. It will be acknowledged soon."),
-    State.ACKNOWLEDGED: _("Acknowledged. Someone is looking at it."),
-    State.AWAITING_REPORTER: _("We have asked you a question. Please answer below."),
-    State.DISMISSAL_PROPOSED: _("Being reviewed by a second person."),
-    State.DISMISSED: _("Closed without an investigation."),
-    State.INVESTIGATING: _("Being investigated."),
-    State.FINDINGS_RECORDED: _("The investigation is finished; its findings are being reviewed."),
-    State.RESOLVED: _("Resolved. You will receive feedback."),
-    State.CLOSED: _("Closed."),
-    State.WITHDRAWN: _("Withdrawn."),
+    State.SUBMITTED: gettext_lazy("Received. It will be acknowledged soon."),
+    State.ACKNOWLEDGED: gettext_lazy("Acknowledged. Someone is looking at it."),
+    State.AWAITING_REPORTER: gettext_lazy("We have asked you a question. Please answer below."),
+    State.DISMISSAL_PROPOSED: gettext_lazy("Being reviewed by a second person."),
+    State.DISMISSED: gettext_lazy("Closed without an investigation."),
+    State.INVESTIGATING: gettext_lazy("Being investigated."),
+    State.FINDINGS_RECORDED: gettext_lazy(
+        "The investigation is finished; its findings are being reviewed."),
+    State.RESOLVED: gettext_lazy("Resolved. You will receive feedback."),
+    State.CLOSED: gettext_lazy("Closed."),
+    State.WITHDRAWN: gettext_lazy("Withdrawn."),
+}
+
+# The reporter's timeline (complaints.selectors.reporter_timeline), one line per step. No
+# line says who took a step or why.
+PLAIN_STEP = {
+    "filed": gettext_lazy("Your report was received."),
+    "acknowledged": gettext_lazy(
+        "Your report was acknowledged: someone is now responsible for handling it."),
+    "information_requested": gettext_lazy(
+        "You were asked for more information. The case waited for your answer."),
+    "reporter_replied": gettext_lazy(
+        "You answered, and the case went back to the people handling it."),
+    "reply_window_expired": gettext_lazy(
+        "The time to answer ran out, so the case carried on without your answer. You can "
+        "still write at any time."),
+    "investigation_started": gettext_lazy("An investigation started."),
+    "findings_recorded": gettext_lazy(
+        "The investigation finished. A second person began reviewing its findings."),
+    "returned_for_work": gettext_lazy("The findings were sent back for more investigation."),
+    "resolved": gettext_lazy("The findings were approved, and your report was resolved."),
+    "closed": gettext_lazy("The case was closed."),
+    "dismissed": gettext_lazy("The case was closed without an investigation."),
+    "withdrawal_requested": gettext_lazy(
+        "You asked to withdraw your report. Because it is serious, the compliance team "
+        "decides."),
+    "withdrawal_declined": gettext_lazy(
+        "The compliance team decided that the case continues, despite your request to "
+        "withdraw it."),
+    "withdrawn": gettext_lazy("Your report was withdrawn."),
+    "reopened": gettext_lazy("The case was reopened."),
+    "escalated": gettext_lazy(
+        "Escalated: a deadline was missed, so your report was passed to more senior people."),
+}
+
+# What the company must do by each deadline, as the reporter reads it. The reporter's own
+# deadline (their answer) is worded on the page itself.
+PLAIN_DEADLINE: dict[str, Promise] = {
+    Kind.ACKNOWLEDGE: gettext_lazy("Acknowledge your report"),
+    Kind.TRIAGE: gettext_lazy("Decide whether to investigate"),
+    Kind.DECISION: gettext_lazy("Have a second person review the decision"),
+    Kind.FINDINGS: gettext_lazy("Finish the investigation"),
+    Kind.FEEDBACK: gettext_lazy("Tell you what has been done about your report"),
+    Kind.REPORTER_REPLY: gettext_lazy("Your answer to our question"),
 }
 
 
@@ -123,9 +171,18 @@ def follow_up(request: HttpRequest) -> HttpResponse:
 def _reporter_case(request: HttpRequest, complaint: Complaint, actor: Any,
                    *, status: int = 200, message_form: MessageForm | None = None
                    ) -> HttpResponse:
+    timeline = reporter_timeline(complaint)
     return render(request, "complaints/reporter_case.html", {
         "complaint": complaint, "plain_state": PLAIN_STATE.get(complaint.state, ""),
-        "deadlines": case_deadlines(complaint).filter(closed_at=None),
+        "steps": [{"at": step.at, "text": PLAIN_STEP[step.event],
+                   "missed": [PLAIN_DEADLINE.get(kind, kind) for kind in step.missed]}
+                  for step in timeline.steps],
+        "escalated": timeline.escalated,
+        "deadlines": [{"what": PLAIN_DEADLINE.get(d.kind, d.kind), "due_at": d.due_at,
+                       "paused": d.paused}
+                      for d in timeline.deadlines if d.kind != Kind.REPORTER_REPLY],
+        "answer_due": next((d.due_at for d in timeline.deadlines
+                            if d.kind == Kind.REPORTER_REPLY), None),
         "messages_": case_messages(complaint),
         "attachments": complaint.attachments.filter(from_reporter=True),  # type: ignore[attr-defined]
         "message_form": message_form or MessageForm(), "reveal_form": RevealForm(),
@@ -162,8 +219,8 @@ def my_cases(request: HttpRequest) -> HttpResponse:
     """/my/: the signed-in reporter's own reports."""
     cases = (Complaint.objects.filter(reporter_user_id=request.user.pk)
              .only("reference", "category", "state", "submitted_at").order_by("-submitted_at"))
-    return render(request, "complaints/my_cases.html", {"cases": cases,
-                                                        "plain_state": PLAIN_STATE})
+    return render(request, "complaints/my_cases.html", {
+        "cases": [(case, PLAIN_STATE.get(case.state, "")) for case in cases]})
 
 
 @login_required
@@ -212,7 +269,13 @@ def _reporter_actions(request: HttpRequest, complaint: Complaint, actor: Any) ->
             for error in errors:
                 form.add_error(None, error)
         return _reporter_case(request, complaint, actor, status=400, message_form=form)
-    except (TransitionForbidden, TransitionNotAllowed) as exc:
+    except TransitionNotAllowed:
+        # The service's own words name the lifecycle's steps and states; the reporter is
+        # told what it means for them.
+        messages.error(request, _("That is no longer possible: your report has moved on. "
+                                  "This page shows where it stands now."))
+        return _reporter_case(request, complaint, actor, status=409)
+    except TransitionForbidden as exc:
         messages.error(request, str(exc))
         return _reporter_case(request, complaint, actor, status=409)
     return redirect(request.path)

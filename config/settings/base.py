@@ -50,6 +50,9 @@ MIDDLEWARE = [
     # lockout page), so every page carries the policy.
     "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # After the session and before CommonMiddleware, as Django requires: it picks each
+    # request's language (the switcher's cookie, then Accept-Language, then English).
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -157,7 +160,12 @@ CONTENT_SECURITY_POLICY = {
 
 # --- Internationalisation ---------------------------------------------------------------
 LANGUAGE_CODE = "en"
+# Each language under its own name, as the switcher shows it: a reader who cannot read the
+# page's current language still finds theirs.
 LANGUAGES = [("en", "English"), ("zh-hans", "简体中文")]
+# The compiled catalogues (.mo) are kept next to their .po, so a machine without gettext
+# runs the translated pages; `manage.py compilemessages` rebuilds them.
+LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = env.str("TIME_ZONE", default="UTC")
 USE_I18N = True
 USE_TZ = True
