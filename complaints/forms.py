@@ -18,28 +18,10 @@ def split_people(text: str) -> list[str]:
             if part.strip()]
 
 
-# The categories under the names the model gives them, marked for translation here because
-# the model's choices are not: the report form is the one place a reporter reads them.
-CATEGORY_LABELS = {
-    Category.SEXUAL_HARASSMENT: _("Sexual harassment"),
-    Category.SEXUAL_ASSAULT: _("Sexual assault"),
-    Category.VIOLENCE: _("Violence or threats"),
-    Category.DISCRIMINATION: _("Discrimination"),
-    Category.BULLYING: _("Bullying"),
-    Category.RETALIATION: _("Retaliation"),
-    Category.FRAUD: _("Fraud"),
-    Category.ACCOUNTING: _("Accounting or auditing"),
-    Category.SAFETY: _("Health and safety"),
-    Category.OTHER: _("Other"),
-}
-
-
 class ReportForm(forms.Form):
     category = forms.ChoiceField(
         label=_("What is it about?"),
-        choices=[("", _("Choose one"))] + [
-            (category.value, CATEGORY_LABELS.get(category, category.label))
-            for category in Category])
+        choices=[("", _("Choose one")), *Category.choices])
     summary = forms.CharField(label=_("A short title"), max_length=200)
     narrative = forms.CharField(
         label=_("What happened?"), widget=forms.Textarea,

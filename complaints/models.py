@@ -11,6 +11,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 from django_fsm import FSMField, FSMModelMixin, transition
 
 from complaints import permissions as perm
@@ -21,7 +22,8 @@ REFERENCE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 
 
 def new_reference() -> str:
-    groups = ("".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(4)) for _ in range(2))
+    groups = ("".join(secrets.choice(REFERENCE_ALPHABET) for _char in range(4))
+              for _group in range(2))
     return "MC-" + "-".join(groups)
 
 
@@ -49,16 +51,16 @@ class Person(models.Model):
 
 
 class Category(models.TextChoices):
-    SEXUAL_HARASSMENT = "sexual_harassment", "Sexual harassment"
-    SEXUAL_ASSAULT = "sexual_assault", "Sexual assault"
-    VIOLENCE = "violence", "Violence or threats"
-    DISCRIMINATION = "discrimination", "Discrimination"
-    BULLYING = "bullying", "Bullying"
-    RETALIATION = "retaliation", "Retaliation"
-    FRAUD = "fraud", "Fraud"
-    ACCOUNTING = "accounting", "Accounting or auditing"
-    SAFETY = "safety", "Health and safety"
-    OTHER = "other", "Other"
+    SEXUAL_HARASSMENT = "sexual_harassment", _("Sexual harassment")
+    SEXUAL_ASSAULT = "sexual_assault", _("Sexual assault")
+    VIOLENCE = "violence", _("Violence or threats")
+    DISCRIMINATION = "discrimination", _("Discrimination")
+    BULLYING = "bullying", _("Bullying")
+    RETALIATION = "retaliation", _("Retaliation")
+    FRAUD = "fraud", _("Fraud")
+    ACCOUNTING = "accounting", _("Accounting or auditing")
+    SAFETY = "safety", _("Health and safety")
+    OTHER = "other", _("Other")
 
 
 CRITICAL_CATEGORIES = frozenset({Category.SEXUAL_ASSAULT, Category.VIOLENCE, Category.RETALIATION})
@@ -67,21 +69,21 @@ AUDIT_COMMITTEE_CATEGORIES = frozenset({Category.ACCOUNTING, Category.FRAUD})
 
 
 class Severity(models.TextChoices):
-    STANDARD = "standard", "Standard"
-    CRITICAL = "critical", "Critical"
+    STANDARD = "standard", _("Standard")
+    CRITICAL = "critical", _("Critical")
 
 
 class State(models.TextChoices):
-    SUBMITTED = "submitted", "Submitted"
-    ACKNOWLEDGED = "acknowledged", "Acknowledged"
-    AWAITING_REPORTER = "awaiting_reporter", "Awaiting the reporter"
-    DISMISSAL_PROPOSED = "dismissal_proposed", "Dismissal proposed"
-    DISMISSED = "dismissed", "Dismissed"
-    INVESTIGATING = "investigating", "Investigating"
-    FINDINGS_RECORDED = "findings_recorded", "Findings recorded"
-    RESOLVED = "resolved", "Resolved"
-    CLOSED = "closed", "Closed"
-    WITHDRAWN = "withdrawn", "Withdrawn"
+    SUBMITTED = "submitted", _("Submitted")
+    ACKNOWLEDGED = "acknowledged", _("Acknowledged")
+    AWAITING_REPORTER = "awaiting_reporter", _("Awaiting the reporter")
+    DISMISSAL_PROPOSED = "dismissal_proposed", _("Dismissal proposed")
+    DISMISSED = "dismissed", _("Dismissed")
+    INVESTIGATING = "investigating", _("Investigating")
+    FINDINGS_RECORDED = "findings_recorded", _("Findings recorded")
+    RESOLVED = "resolved", _("Resolved")
+    CLOSED = "closed", _("Closed")
+    WITHDRAWN = "withdrawn", _("Withdrawn")
 
 
 OPEN_STATES = frozenset(
@@ -287,8 +289,8 @@ class CaseNote(models.Model):
     """
 
     class Kind(models.TextChoices):
-        REASON = "reason", "Reason for a step"
-        INTERNAL = "internal", "Internal note"
+        REASON = "reason", _("Reason for a step")
+        INTERNAL = "internal", _("Internal note")
 
     complaint = models.ForeignKey(Complaint, on_delete=models.CASCADE, related_name="notes")
     kind = models.CharField(max_length=16, choices=Kind.choices)
@@ -306,9 +308,9 @@ class CaseNote(models.Model):
 
 
 class Outcome(models.TextChoices):
-    SUBSTANTIATED = "substantiated", "Substantiated"
-    NOT_SUBSTANTIATED = "not_substantiated", "Not substantiated"
-    INCONCLUSIVE = "inconclusive", "Inconclusive"
+    SUBSTANTIATED = "substantiated", _("Substantiated")
+    NOT_SUBSTANTIATED = "not_substantiated", _("Not substantiated")
+    INCONCLUSIVE = "inconclusive", _("Inconclusive")
 
 
 class Investigation(models.Model):
@@ -370,10 +372,10 @@ class Conflict(models.Model):
     """
 
     class Source(models.TextChoices):
-        SUBJECT = "subject", "A subject of the complaint"
-        CHAIN = "chain", "Above a subject in the management chain"
-        DECLARED = "declared", "Declared a conflict of interest"
-        NAMED = "named", "Named as conflicted by the reporter"
+        SUBJECT = "subject", _("A subject of the complaint")
+        CHAIN = "chain", _("Above a subject in the management chain")
+        DECLARED = "declared", _("Declared a conflict of interest")
+        NAMED = "named", _("Named as conflicted by the reporter")
 
     complaint = models.ForeignKey(Complaint, on_delete=models.CASCADE, related_name="conflicts")
     person = models.ForeignKey(Person, null=True, blank=True, on_delete=models.CASCADE,

@@ -7,23 +7,24 @@ from typing import Any
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 
 class Kind(models.TextChoices):
-    ACKNOWLEDGE = "acknowledge", "Acknowledge the report"
-    TRIAGE = "triage", "Start an investigation or propose dismissal"
-    DECISION = "decision", "Decide on a dismissal or findings"
-    FINDINGS = "findings", "Record findings"
-    FEEDBACK = "feedback", "Give the reporter feedback"
-    REPORTER_REPLY = "reporter_reply", "Wait for the reporter's reply"
+    ACKNOWLEDGE = "acknowledge", _("Acknowledge the report")
+    TRIAGE = "triage", _("Start an investigation or propose dismissal")
+    DECISION = "decision", _("Decide on a dismissal or findings")
+    FINDINGS = "findings", _("Record findings")
+    FEEDBACK = "feedback", _("Give the reporter feedback")
+    REPORTER_REPLY = "reporter_reply", _("Wait for the reporter's reply")
 
 
 class Unit(models.TextChoices):
-    CALENDAR_DAYS = "calendar_days", "calendar days"
-    BUSINESS_DAYS = "business_days", "business days"
-    CALENDAR_MONTHS = "calendar_months", "calendar months"
-    HOURS = "hours", "hours"
-    SECONDS = "seconds", "seconds (drills and tests)"
+    CALENDAR_DAYS = "calendar_days", _("calendar days")
+    BUSINESS_DAYS = "business_days", _("business days")
+    CALENDAR_MONTHS = "calendar_months", _("calendar months")
+    HOURS = "hours", _("hours")
+    SECONDS = "seconds", _("seconds (drills and tests)")
 
 
 class SlaPolicy(models.Model):
@@ -58,10 +59,10 @@ class SlaPolicy(models.Model):
 
 class Deadline(models.Model):
     class Outcome(models.TextChoices):
-        MET = "met", "Met"
-        ESCALATED = "escalated", "Missed and escalated"
-        CANCELLED = "cancelled", "No longer needed"
-        EXPIRED = "expired", "Ran out (the reporter did not reply)"
+        MET = "met", _("Met")
+        ESCALATED = "escalated", _("Missed and escalated")
+        CANCELLED = "cancelled", _("No longer needed")
+        EXPIRED = "expired", _("Ran out (the reporter did not reply)")
 
     complaint = models.ForeignKey("complaints.Complaint", on_delete=models.CASCADE,
                                   related_name="deadlines")
@@ -118,12 +119,12 @@ class Notification(models.Model):
     so a lost Celery message delays delivery but never loses it."""
 
     class Kind(models.TextChoices):
-        FILED = "filed", "A report was filed"
-        ESCALATED = "escalated", "A case was escalated to you"
-        REMINDER = "reminder", "A deadline on your case was missed"
-        REPORTER_ESCALATED = "reporter_escalated", "Your report was escalated"
-        ROUTED = "routed", "A case was routed to you"
-        MESSAGE = "message", "A new message on a case"
+        FILED = "filed", _("A report was filed")
+        ESCALATED = "escalated", _("A case was escalated to you")
+        REMINDER = "reminder", _("A deadline on your case was missed")
+        REPORTER_ESCALATED = "reporter_escalated", _("Your report was escalated")
+        ROUTED = "routed", _("A case was routed to you")
+        MESSAGE = "message", _("A new message on a case")
 
     recipient = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
                                   on_delete=models.CASCADE, related_name="notifications")

@@ -21,7 +21,6 @@ from django.utils import timezone
 from django.utils.translation.template import templatize
 
 from complaints import services
-from complaints.forms import CATEGORY_LABELS
 from complaints.models import Category
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,7 +40,7 @@ REPORTER_PYTHON = [
     "complaints/services/attachments.py",
 ]
 # complaints/forms.py also holds the staff forms: only these parts of it are the reporter's.
-REPORTER_FORMS = {"CATEGORY_LABELS", "ReportForm", "ReceiptKeyForm", "MessageForm", "RevealForm"}
+REPORTER_FORMS = {"ReportForm", "ReceiptKeyForm", "MessageForm", "RevealForm"}
 MARKERS = {"_", "gettext", "gettext_lazy", "gettext_noop", "pgettext", "pgettext_lazy",
            "ngettext", "ngettext_lazy", "npgettext", "npgettext_lazy"}
 
@@ -202,12 +201,6 @@ def test_the_compiled_catalogue_is_the_one_the_po_describes() -> None:
         if got != e.msgstr:
             stale.append(e.msgid)
     assert stale == [], "run `manage.py compilemessages` and keep the .mo with the .po"
-
-
-def test_the_category_names_the_form_shows_are_the_models() -> None:
-    assert set(CATEGORY_LABELS) == set(Category)
-    assert {c: str(label) for c, label in CATEGORY_LABELS.items()} == {
-        c: c.label for c in Category}
 
 
 # --- The pages ------------------------------------------------------------------------------
