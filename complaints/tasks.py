@@ -7,8 +7,10 @@ from celery import shared_task
 from django.db import OperationalError
 
 from complaints.services import retention
+from complaints.services.held_uploads import held_uploads_sweep
 
 
 @shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)
 def retention_purge() -> dict[str, int]:
-    return {"purged": retention.retention_purge()}
+    # Daily: closed cases past retention, and files kept for report forms nobody sent.
+    return {"purged": retention.retention_purge(), "held_files_deleted": held_uploads_sweep()}

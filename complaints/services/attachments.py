@@ -74,7 +74,7 @@ def _too_large_message() -> str:
     return gettext("This file is larger than %(size)s MB.") % {"size": f"{megabytes:g}"}
 
 
-def _read_capped(upload: Any) -> bytes:
+def read_capped(upload: Any) -> bytes:
     # A declared size can lie (a plain file-like has none): read one byte past the limit
     # so an oversized file is refused without ever holding more than that in memory.
     limit = settings.ATTACHMENT_MAX_BYTES
@@ -134,7 +134,7 @@ def attachment_add(*, complaint: Complaint, actor: Any, upload: Upload) -> Attac
     Raises ``InvalidInput`` (key ``attachment``) for an empty, oversized or disallowed file,
     or a case already purged under the retention policy.
     """
-    data = _read_capped(upload)
+    data = read_capped(upload)
     content_type = detect_content_type(data)
     if content_type is None:
         raise InvalidInput({"attachment": [gettext(MSG_TYPE)]})

@@ -25,6 +25,13 @@ from complaints.models import Complaint, State
 from complaints.permissions import ReporterPrincipal
 from complaints.selectors import case_messages, reporter_timeline
 from complaints.services.attachments import attachment_add, attachment_open
+from complaints.services.held_uploads import (
+    HeldUpload,
+    upload_forget,
+    upload_held,
+    upload_hold,
+    upload_release,
+)
 from complaints.services.reporter import (
     WrongReceiptKey,
     complaint_reveal_identity,
@@ -103,9 +110,16 @@ def home(request: HttpRequest) -> HttpResponse:
 
 @never_cache
 def report(request: HttpRequest) -> HttpResponse:
-    """/report/: signed in or anonymous. A validation error keeps everything typed."""
+    """/report/: signed in or anonymous. A validation error keeps everything typed, and the
+    file chosen (a browser never fills a file field again), so nothing is chosen twice."""
     form = ReportForm(request.POST or None, request.FILES or None)
-    if request.method == "POST" and form.is_valid():
+    if request.method != "POST":
+        return render(request, "complaints/report.html", {"form": form})
+    held = upload_held(request.POST.get("held_attachment", ""))
+    if held is not None and request.POST.get("drop_held"):
+        upload_forget(held.ticket)
+        held = None
+    if form.is_valid():
         anonymous = form.cleaned_data["anonymous"] or not request.user.is_authenticated
         try:
             filed = services.complaint_submit(
@@ -116,7 +130,7 @@ def report(request: HttpRequest) -> HttpResponse:
                 for error in errors:
                     form.add_error(field if field in form.fields else None, error)
         else:
-            attached = _attach(request, filed.complaint, form, filed.receipt_key)
+            attached = _attach(request, filed.complaint, form, filed.receipt_key, held)
             if filed.receipt_key:
                 return render(request, "complaints/receipt.html", {
                     "reference": filed.complaint.reference, "receipt_key": filed.receipt_key,
@@ -124,13 +138,32 @@ def report(request: HttpRequest) -> HttpResponse:
             messages.success(request, _("Your report %(ref)s has been received.")
                              % {"ref": filed.complaint.reference})
             return redirect("complaints:my_case", reference=filed.complaint.reference)
-    return render(request, "complaints/report.html", {"form": form},
-                  status=400 if request.method == "POST" else 200)
+    held = _hold(form, request.FILES.get("attachment"), held)
+    return render(request, "complaints/report.html", {"form": form, "held": held},
+                  status=400)
+
+
+def _hold(form: ReportForm, upload: Any, held: HeldUpload | None) -> HeldUpload | None:
+    """Keep a newly chosen file for the next try (it replaces one kept before); a file that
+    could never be attached is an error on its field, and the one kept before stays."""
+    if upload is None or "attachment" in form.errors:
+        return held
+    try:
+        kept = upload_hold(upload=upload)
+    except InvalidInput as exc:
+        for error in exc.errors.get("attachment", []):
+            form.add_error("attachment", error)
+        return held
+    if held is not None:
+        upload_forget(held.ticket)
+    return kept
 
 
 def _attach(request: HttpRequest, complaint: Complaint, form: ReportForm,
-            receipt_key: str | None) -> bool | str:
+            receipt_key: str | None, held: HeldUpload | None) -> bool | str:
     upload = form.cleaned_data.get("attachment")
+    if not upload and held is not None:
+        upload = upload_release(held.ticket)
     if not upload:
         return False
     actor: Any = (ReporterPrincipal(complaint.pk, complaint.reference) if receipt_key
@@ -140,6 +173,9 @@ def _attach(request: HttpRequest, complaint: Complaint, form: ReportForm,
     except InvalidInput as exc:
         # The report itself is filed; say why the file was not, so it can be added later.
         return " ".join(m for msgs in exc.errors.values() for m in msgs)
+    finally:
+        if held is not None:
+            upload_forget(held.ticket)
     return True
 
 

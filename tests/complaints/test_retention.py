@@ -250,5 +250,5 @@ def test_the_command_lists_on_a_dry_run_and_purges_as_of_now(
 
 def test_the_beat_task_calls_the_service(reporter: Any, media: Path) -> None:
     _ended_long_ago(reporter, "Old")
-    assert tasks.retention_purge() == {"purged": 1}
+    assert tasks.retention_purge() == {"purged": 1, "held_files_deleted": 0}
     assert tasks.retention_purge.name == "complaints.tasks.retention_purge"
