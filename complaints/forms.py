@@ -28,13 +28,15 @@ class ReportForm(forms.Form):
         help_text=_("In your own words: what happened, when and where, and who was there."))
     subjects = forms.CharField(
         label=_("Who is it about?"), required=False, widget=forms.Textarea(attrs={"rows": 3}),
-        help_text=_("Employee ids or names, one per line. These people, and everyone above "
-                    "them in the organisation, will never see your report."))
+        help_text=_("Names, work email addresses or employee ids, one per line. These "
+                    "people, and everyone above them in the organisation, will never see "
+                    "your report."))
     conflicted = forms.CharField(
         label=_("Anyone else who must not handle it?"), required=False,
         widget=forms.Textarea(attrs={"rows": 2}),
-        help_text=_("Employee ids, one per line: for example someone close to the people "
-                    "involved. They will not see or handle your report."))
+        help_text=_("Names, work email addresses or employee ids, one per line: for "
+                    "example someone close to the people involved. They will not see or "
+                    "handle your report."))
     occurred_at = forms.DateTimeField(
         label=_("When did it happen? (optional)"), required=False,
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))

@@ -124,9 +124,14 @@ class ComplaintFileSerializer(StrictSerializer):
     category = StrictChoiceField(choices=Category.choices)
     summary = StrictCharField(max_length=SUMMARY_MAX, allow_blank=True)
     narrative = StrictCharField(max_length=NARRATIVE_MAX, allow_blank=True)
-    subjects = _names("Who it is about: employee ids, or names as you know them.")
-    witnesses = _names("Who saw it: employee ids, or names.")
-    conflicted = _names("Employee ids of anyone else who must not handle it.")
+    subjects = _names("Who it is about: employee ids, work email addresses or names. A name "
+                      "or address that is one directory person is that person (their "
+                      "management chain is then conflicted); one several people share is a "
+                      "400 listing their ids; anything else is kept as typed.")
+    witnesses = _names("Who saw it: employee ids, work email addresses or names.")
+    conflicted = _names("Anyone else who must not handle it: employee ids, work email "
+                        "addresses or names, each of which must be one directory person "
+                        "(otherwise 400).")
     occurred_at = StrictDateTimeField(required=False, allow_null=True)
     location = StrictCharField(max_length=LOCATION_MAX, required=False, allow_blank=True)
     anonymous = StrictBooleanField(

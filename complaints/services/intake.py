@@ -8,6 +8,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext
 
@@ -55,7 +56,39 @@ def _people(field: str, given: list[str], errors: dict[str, list[str]]
     typed = [s for s in wanted if s not in people]
     if any(len(name) > 200 for name in typed):
         errors.setdefault(field, []).append(gettext("A name is longer than 200 characters."))
-    return list(people.values()), typed
+        return list(people.values()), typed
+    # Reporters type names far more often than employee ids. A name (or a work address)
+    # that is exactly one person in the directory is that person, so the conflict rules
+    # reach them and their whole management chain; a name several people share must be
+    # told apart, or the wrong chain would be kept away and the right one let in.
+    kept = []
+    for name, found in _directory_matches(typed).items():
+        if len(found) == 1:
+            people[found[0].employee_id] = found[0]
+        elif found:
+            errors.setdefault(field, []).append(gettext(
+                "Several people in the directory are called %(name)s. Write the employee id "
+                "of the one you mean instead: %(choices)s.") % {
+                    "name": name, "choices": "; ".join(
+                        f"{p.employee_id} ({p.department})" if p.department else p.employee_id
+                        for p in found)})
+        else:
+            kept.append(name)
+    return list(people.values()), kept
+
+
+def _directory_matches(typed: list[str]) -> dict[str, list[Person]]:
+    """Each typed entry with the directory people whose name or address it is, ignoring
+    case; one query for all of them."""
+    if not typed:
+        return {}
+    wanted = Q()
+    for entry in typed:
+        wanted |= Q(email__iexact=entry) if "@" in entry else Q(name__iexact=entry)
+    candidates = list(Person.objects.filter(wanted).order_by("employee_id")[:200])
+    return {entry: [p for p in candidates
+                    if (p.email if "@" in entry else p.name).casefold() == entry.casefold()]
+            for entry in typed}
 
 
 def _validate(category: str, summary: str, narrative: str,
@@ -145,10 +178,14 @@ def complaint_submit(
     errors = _validate(category, summary, narrative, occurred_at)
     people, typed = _people("subjects", list(subjects or []), errors)
     seen_people, seen_typed = _people("witnesses", list(witnesses or []), errors)
-    named = [e.strip() for e in (conflicted or []) if e and e.strip()]
-    if len(named) > SUBJECTS_MAX:
-        errors["conflicted"] = [gettext("Name at most %(count)s people.")
-                                % {"count": SUBJECTS_MAX}]
+    named_people, unknown = _people("conflicted", list(conflicted or []), errors)
+    # Keeping someone away can only be done to someone the directory knows: say so, rather
+    # than let the reporter believe a name nobody could match will be kept out.
+    for name in unknown:
+        errors.setdefault("conflicted", []).append(gettext(
+            "No one in the directory is called %(name)s. Check the spelling, or write their "
+            "employee id or work email address.") % {"name": name})
+    named = [p.employee_id for p in named_people]
     if errors:
         raise InvalidInput(errors)
     anonymous = anonymous or reporter is None or not getattr(reporter, "is_authenticated", False)
