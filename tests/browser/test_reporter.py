@@ -140,3 +140,21 @@ def test_keyboard_focus_is_visible_on_every_control_of_the_report_form(
             break
     assert len(reached) == expected, (
         f"Tab reached {sorted(reached)}, not all {expected} controls of the form")
+
+
+@pytest.mark.parametrize("path", ["/", "/report/", "/follow-up/"])
+def test_reporter_pages_fit_a_phone_screen_without_sideways_scrolling(
+    page: Page, shoot: Shoot, path: str
+) -> None:
+    page.set_viewport_size({"width": 360, "height": 780})
+    page.goto(path)
+    shoot(page, f"phone{path.strip('/').replace('/', '-') or '-home'}")
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0, f"{path} is {overflow}px wider than a 360px phone screen"
+    # And in Chinese, whose lines break differently.
+    page.get_by_label("Language").select_option("zh-hans")
+    submit(page, page.get_by_role("button", name="Change language"))
+    expect(page.locator("html")).to_have_attribute("lang", "zh-hans")
+    shoot(page, f"phone-zh{path.strip('/').replace('/', '-') or '-home'}")
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0, f"{path} in Chinese is {overflow}px wider than a 360px phone screen"
