@@ -1,0 +1,1 @@
+"""Helpers of bench/web_load.py: bench-only settings, urlconf, probes and wrk scripts."""

@@ -1,0 +1,43 @@
+"""Django settings for the web load benchmark (bench/web_load.py): production's, as a
+deployment behind a TLS-terminating proxy runs them, with three differences a load test on
+loopback needs, each stated below. Never use these anywhere else.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+
+
+def _dev_key(label: str) -> str:
+    return base64.urlsafe_b64encode(hashlib.sha256(label.encode()).digest()).decode()
+
+
+# Production refuses to start without its secrets. The benchmark's data is written with the
+# development ones (derived as config/settings/local.py derives them; every bench/ loader runs
+# under those settings), so those are the defaults here; the environment still wins. Set
+# before config.settings.base is first imported: it reads them once.
+for _name, _value in {
+    "DJANGO_SECRET_KEY": "bench-web-load-only-" + "x" * 40,
+    "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
+    "FIELD_ENCRYPTION_KEYS": _dev_key("dev-field-key"),
+    "AUDIT_SIGNING_KEY": base64.b64encode(hashlib.sha256(b"dev-audit-signing-key").digest())
+    .decode(),
+}.items():
+    os.environ.setdefault(_name, _value)
+
+from config.settings.production import *  # noqa: E402,F403
+from config.settings.production import MIDDLEWARE, env  # noqa: E402
+
+# 1. The bench-only urlconf: the app's URLs plus a bare view for the ceiling measurement.
+ROOT_URLCONF = "bench.web.urls"
+
+# 2. Production hard-codes two-factor sign-in for staff. The queue-page measurement signs HR
+# reviewers in with sessions made beforehand, which carry no verified device.
+OTP_REQUIRED_FOR_STAFF = env.bool("OTP_REQUIRED_FOR_STAFF", default=False)
+
+# 3. Only for the profiling runs: count statements and time per request (bench/web/probe.py),
+# outermost so that the session and user reads are counted too.
+if env.str("BENCH_WEB_PROBE_DIR", default=""):
+    MIDDLEWARE = ["bench.web.probe.RequestProbe", *MIDDLEWARE]
