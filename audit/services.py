@@ -3,19 +3,23 @@
 ``record`` appends an event inside the caller's transaction: it locks the one-row chain
 head, so appends are serialised and sequence numbers stay gapless (a rolled-back
 transaction rolls back its sequence number with it), then inserts the event and moves the
-head. ``verify`` streams the chain in constant memory. ``checkpoint_*`` sign and check the
-chain head with Ed25519, so a rewrite of the whole chain is caught too.
+head. ``final_append`` is the same append for a service whose own transaction ends with
+it, sent to the server with the COMMIT. ``verify`` streams the chain in constant memory.
+``checkpoint_*`` sign and check the chain head with Ed25519, so a rewrite of the whole
+chain is caught too.
 """
 
 from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
-from contextlib import nullcontext
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any, NamedTuple
+from weakref import WeakKeyDictionary
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import (
@@ -24,8 +28,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 )
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
+from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
 from django.utils import timezone
+from psycopg.pq import ExecStatus
 
 from audit.actions import Action
 from audit.chain import (
@@ -108,6 +114,96 @@ def _lock_head() -> ChainHead:
     return head
 
 
+class Write(NamedTuple):
+    """One INSERT or UPDATE of the caller's step, handed to ``record`` to run just before
+    the append, in the same round trip: plain SQL with ``%s`` placeholders, and no
+    RETURNING clause of its own."""
+
+    sql: str
+    params: Sequence[Any]
+
+
+def execute_prepared(sql: str, params: Sequence[Any]) -> tuple[Any, ...] | None:
+    """Run one of the statements every step sends; return its first row, or None.
+
+    On PostgreSQL the statement is parsed and planned once per connection (server-side
+    binding, a named prepared statement) instead of on every call, through a cursor the
+    connection keeps for these statements. Django still wraps it (its errors, query
+    logging and execute wrappers). Elsewhere it is the ordinary cursor.
+
+    Django leaves prepared statements off so that a transaction-pooling PgBouncer older
+    than 1.21 keeps working; these are protocol-level statements, which 1.21 and later
+    track (``max_prepared_statements``).
+    """
+    conn = connections[DEFAULT_DB_ALIAS]
+    if conn.vendor != "postgresql":
+        with conn.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchone() if cursor.description else None
+    raw = _PREPARED_CURSORS.get(_connected(conn))
+    if raw is None or raw.closed:
+        raw = _PREPARED_CURSORS[conn.connection] = _new_prepared_cursor(conn)
+    _wrapped(conn, raw).execute(sql, params)
+    return _first_row(raw)
+
+
+def _connected(conn: Any) -> Any:
+    conn.ensure_connection()
+    conn.validate_thread_sharing()
+    return conn.connection
+
+
+def _new_prepared_cursor(conn: Any) -> Any:
+    pg = conn.connection
+    if pg.prepare_threshold is None:
+        # Django sets None, which psycopg reads as "never prepare", even when asked. A
+        # threshold no statement reaches keeps every other statement unprepared.
+        pg.prepare_threshold = _ONLY_WHEN_ASKED
+    return _prepared_cursor_class()(pg)
+
+
+def _wrapped(conn: Any, raw: Any) -> CursorWrapper:
+    return _PreparedDebugWrapper(raw, conn) if conn.queries_logged else conn.make_cursor(raw)
+
+
+def _first_row(raw: Any) -> tuple[Any, ...] | None:
+    # The rows are already here: fetching needs neither Django's error wrapping nor the
+    # column descriptions psycopg would build to answer ``description``.
+    result = raw.pgresult
+    return raw.fetchone() if result is not None and result.status == ExecStatus.TUPLES_OK else None
+
+
+# One per database connection, and gone with it; never closed by its users.
+_PREPARED_CURSORS: WeakKeyDictionary[Any, Any] = WeakKeyDictionary()
+_ONLY_WHEN_ASKED = 2**62
+
+
+class _PreparedDebugWrapper(CursorDebugWrapper):
+    # Django logs the text psycopg last sent, and a prepared statement's execution sends
+    # none: log the statement with its values instead.
+    def execute(self, sql: Any, params: Any = None) -> Any:
+        try:
+            logged = self.db.ops.compose_sql(sql, params)
+        except Exception:  # noqa: BLE001 - a log line is never worth a failed step
+            logged = sql
+        with self.debug_sql(logged):
+            return CursorWrapper.execute(self, sql, params)
+
+
+@lru_cache(maxsize=1)
+def _prepared_cursor_class() -> type:
+    # Imported on first use: the PostgreSQL backend module needs psycopg loaded.
+    from django.db.backends.postgresql.base import ServerBindingCursor
+
+    class PreparedCursor(ServerBindingCursor):  # type: ignore[misc, valid-type]
+        def execute(self, query: Any, params: Any = None, *, prepare: bool | None = None,
+                    binary: bool | None = None) -> Any:
+            return super().execute(  # type: ignore[misc]
+                query, params, prepare=True, binary=binary)
+
+    return PreparedCursor
+
+
 def record(
     *,
     action: Action | str,
@@ -116,34 +212,142 @@ def record(
     from_state: str = "",
     to_state: str = "",
     payload: dict[str, Any] | None = None,
+    writes: Sequence[Write] = (),
 ) -> Appended:
     """Append one event to the chain, inside the caller's transaction.
 
-    Changes: inserts an ``AuditEvent`` and moves the ``ChainHead``.
+    ``writes`` are the caller's own INSERTs and UPDATEs for the step being recorded: they
+    run first, in order, and on PostgreSQL in the same statement as the append (one round
+    trip, and the chain head is still locked only by the append, after them).
+
+    Changes: runs ``writes``, inserts an ``AuditEvent`` and moves the ``ChainHead``.
     Raises: ``RuntimeError`` outside a transaction (an event must commit or roll back with
     the change it records); ``ValueError`` for an unknown action or a payload that is not
     plain JSON of strings, integers, booleans and nulls.
     """
-    if connection.vendor != "postgresql":  # one writer at a time: a batch of one
+    conn = connections[DEFAULT_DB_ALIAS]
+    if not conn.in_atomic_block:
+        raise RuntimeError("audit.record must be called inside the caller's transaction")
+    if conn.vendor != "postgresql":  # one writer at a time: the writes, then a batch of one
+        if writes:
+            with conn.cursor() as cursor:
+                for write in writes:
+                    cursor.execute(write.sql, write.params)
         return record_many([Entry(action=action, actor=actor, target=target,
                                   from_state=from_state, to_state=to_state, payload=payload)])[0]
-    if not transaction.get_connection().in_atomic_block:
-        raise RuntimeError("audit.record must be called inside the caller's transaction")
+    sql, params, now = _append_statement(action, actor, target, from_state, to_state,
+                                         payload, writes)
+    return _appended(execute_prepared(sql, params), now)
+
+
+def _append_statement(action: Action | str, actor: Any, target: Any, from_state: str,
+                      to_state: str, payload: dict[str, Any] | None,
+                      writes: Sequence[Write]) -> tuple[str, list[Any], datetime]:
     action = Action(action)
     _check_payload(payload or {})
     who = actor_ref(actor)
     target_type, target_id = target_ref(target)
     text = canonical_payload(payload)
-
-    # Everything above runs before the lock. One round trip: the database function locks
-    # the head, hashes, inserts and moves the head (migration 0004), so the lock is held
-    # for one statement and the commit.
+    # Everything above runs before the lock. One round trip: the caller's writes, then the
+    # database function locks the head, hashes, inserts and moves the head (migration
+    # 0004), so the lock is held for the end of one statement and the commit.
     now = timezone.now()
-    with connection.cursor() as cursor:
-        cursor.execute(_APPEND_SQL, [now, who.type, who.id, action.value, target_type,
-                                     target_id, from_state, to_state, text])
-        seq, prev_hash, digest = cursor.fetchone()
+    params: list[Any] = [now, who.type, who.id, action.value, target_type, target_id,
+                         from_state, to_state, text]
+    if not writes:
+        return _APPEND_SQL, params, now
+    sql = _append_after_sql(tuple(write.sql for write in writes))
+    return sql, [value for write in writes for value in write.params] + params, now
+
+
+def _appended(row: tuple[Any, ...] | None, now: datetime) -> Appended:
+    if row is None:
+        raise RuntimeError("the audit append returned nothing")
+    seq, prev_hash, digest = row
     return Appended(seq, now, prev_hash, digest)
+
+
+class FinalAppend:
+    """The event that ends a service's own transaction; see ``final_append``."""
+
+    def __init__(self) -> None:
+        self.appended: Appended | None = None
+        self._pending: tuple[Any, datetime] | None = None
+        self._stack = ExitStack()
+
+    def record(self, *, action: Action | str, actor: Any, target: Any = None,
+               from_state: str = "", to_state: str = "",
+               payload: dict[str, Any] | None = None, writes: Sequence[Write] = ()) -> None:
+        """``record``, as the last statement of the transaction. Same rules and errors;
+        the event appended is ``appended`` once the transaction has committed."""
+        if self.appended is not None or self._pending is not None:
+            raise RuntimeError("a transaction ends with one final event")
+        conn = connections[DEFAULT_DB_ALIAS]
+        if (conn.vendor != "postgresql" or len(conn.atomic_blocks) != 1
+                or not conn.commit_on_exit or conn.needs_rollback
+                or not _pipeline_supported()):
+            # Inside a caller's transaction (or not on PostgreSQL, or with a libpq older
+            # than 14, which has no pipeline mode) the COMMIT is not ours to send: an
+            # ordinary append.
+            self.appended = record(action=action, actor=actor, target=target,
+                                   from_state=from_state, to_state=to_state,
+                                   payload=payload, writes=writes)
+            return
+        sql, params, now = _append_statement(action, actor, target, from_state, to_state,
+                                             payload, writes)
+        pg = _connected(conn)
+        # Its own cursor: an on-commit hook may use the shared one before the row is read.
+        raw = _new_prepared_cursor(conn)
+        self._stack.enter_context(pg.pipeline())
+        _wrapped(conn, raw).execute(sql, params)  # sent with the COMMIT, not before it
+        self._pending = (raw, now)
+
+    def _finished(self) -> None:
+        if self._pending is not None:
+            raw, now = self._pending
+            self._pending = None
+            self.appended = _appended(_first_row(raw), now)
+            raw.close()
+
+
+@lru_cache(maxsize=1)
+def _pipeline_supported() -> bool:
+    from psycopg import Pipeline
+
+    return bool(Pipeline.is_supported())
+
+
+@contextmanager
+def final_append() -> Iterator[FinalAppend]:
+    """For a service whose own transaction ends with its audit event:
+
+        with audit.final_append() as final, transaction.atomic():
+            ...
+            final.record(action=..., writes=[...])   # the block's last statement
+
+    On PostgreSQL the event's statement goes to the server together with the COMMIT that
+    Django sends when the block ends (psycopg's pipeline mode), in one round trip. The
+    chain head is then locked only while the server appends and commits, not also while
+    this process wakes up, reads the append's answer and sends the COMMIT: under load that
+    wait was a quarter of the time the lock was held. Django still decides between COMMIT
+    and ROLLBACK, so a failure anywhere in the block rolls the event back with the rest.
+    Inside a caller's transaction, and on SQLite, ``final.record`` is ``record``.
+    """
+    final = FinalAppend()
+    with final._stack:
+        yield final
+    final._finished()
+
+
+@lru_cache(maxsize=64)
+def _append_after_sql(writes: tuple[str, ...]) -> str:
+    # The writes become data-modifying CTEs. The WHERE clause reads every one of them, and
+    # PostgreSQL evaluates a condition like this one (no column of the function's row in
+    # it) once, before it calls the function: so the writes are done before the append
+    # locks the chain head. Unreferenced CTEs would run after the main query instead.
+    ctes = ", ".join(f"w{i} AS ({sql} RETURNING 1)" for i, sql in enumerate(writes))
+    ran = " + ".join(f"(SELECT count(*) FROM w{i})" for i in range(len(writes)))  # noqa: S608
+    return f"WITH {ctes} {_APPEND_SQL} WHERE {ran} >= 0"
 
 
 _APPEND_MANY_SQL = (
@@ -154,6 +358,8 @@ _APPEND_SQL = (
     "SELECT new_seq, new_prev_hash, new_hash "
     "FROM audit_append(%s, %s, %s, %s, %s, %s, %s, %s, %s)"
 )
+
+
 @dataclass(frozen=True)
 class Entry:
     """One event for ``record_many``; the same fields ``record`` takes."""

@@ -80,6 +80,10 @@ class Deadline(models.Model):
     class Meta:
         ordering = ["due_at"]
         constraints = [
+            # No query reads it (escalation.services.deadlines closes a clock before it
+            # starts that kind again, under the complaint's row lock): it is the database's
+            # own check that no case ever runs two clocks of one kind, so the sweep can never
+            # escalate one missed duty twice. It costs an index write per started clock.
             models.UniqueConstraint(fields=["complaint", "kind"], condition=Q(closed_at=None),
                                     name="deadline_one_open_per_kind"),
         ]

@@ -20,7 +20,7 @@ from complaints.conflicts import is_conflicted
 from complaints.errors import InvalidInput, TransitionForbidden, TransitionNotAllowed
 from complaints.models import WITHDRAWABLE, CaseNote, Complaint, Investigation, Outcome
 from complaints.permissions import is_reporter, may_decline_withdrawal
-from complaints.services.locking import lock_complaint, save_changed, snapshot
+from complaints.services.locking import changed_write, lock_complaint, snapshot
 from escalation.models import Deadline
 from escalation.services.deadlines import deadlines_follow
 
@@ -70,7 +70,7 @@ def _step(
     returns payload for the event; ``after`` writes rows that belong to the step.
     """
     reason = _clean_reason(reason, required=reason_required)
-    with transaction.atomic():
+    with audit.final_append() as final, transaction.atomic():
         locked = lock_complaint(complaint, actor=actor)
         method = getattr(locked, name)
         if not can_proceed(method):
@@ -87,14 +87,17 @@ def _step(
             # on the record, and the reporter may ask again if the case comes back.
             locked.withdrawal_requested_at = None
             payload["withdrawal_request_lapsed"] = True
-        save_changed(locked, unchanged)
+        # The complaint's UPDATE and the clocks' statements run with the audit append, in
+        # one statement (audit.record's ``writes``), which goes to the server with the
+        # COMMIT (audit.final_append); only what must read runs before.
+        writes = [changed_write(locked, unchanged)]
         deadlines_follow(complaint=locked, before=before, after=locked.state, now=now,
-                         outcome=deadline_outcome)
+                         outcome=deadline_outcome, writes=writes)
         if after:
             after(locked, now)
         payload |= _reason_note(locked, actor, action, reason, now)
-        audit.record(action=action, actor=actor, target=locked, from_state=before,
-                     to_state=locked.state, payload=payload)
+        final.record(action=action, actor=actor, target=locked, from_state=before,
+                     to_state=locked.state, payload=payload, writes=writes)
     return locked
 
 
@@ -257,10 +260,10 @@ def _set_withdrawal_request(locked: Complaint, actor: Any, requested_at: datetim
     now = timezone.now()
     unchanged = snapshot(locked)
     locked.withdrawal_requested_at = requested_at
-    save_changed(locked, unchanged)
     payload = _reason_note(locked, actor, action, reason, now)
     audit.record(action=action, actor=actor, target=locked, from_state=locked.state,
-                 to_state=locked.state, payload=payload)
+                 to_state=locked.state, payload=payload,
+                 writes=[changed_write(locked, unchanged)])
     return locked
 
 

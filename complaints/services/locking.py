@@ -13,10 +13,11 @@ from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import Any
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.models import Field
 from django.utils import timezone
 
+from audit.services import Write, execute_prepared
 from complaints.conflicts import conflict_exists_sql, remember
 from complaints.models import Complaint
 
@@ -69,22 +70,21 @@ def lock_complaint(complaint: Complaint, *, actor: Any = None) -> Complaint:
     With a signed-in ``actor``, also learns in the same statement whether they are
     conflicted on it, so the permission check that follows needs no query of its own.
     """
-    if not connection.in_atomic_block:
+    conn = connections[DEFAULT_DB_ALIAS]
+    if not conn.in_atomic_block:
         raise RuntimeError("lock_complaint outside a transaction would lock nothing")
     user_id = getattr(actor, "pk", None) if getattr(actor, "_meta", None) else None
-    sql, attnames, converters = _lock_plan(connection.vendor, user_id is not None)
+    sql, attnames, converters = _lock_plan(conn.vendor, user_id is not None)
     params = [user_id, user_id, complaint.pk] if user_id is not None else [complaint.pk]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        row = cursor.fetchone()
+    row = execute_prepared(sql, params)
     if row is None:
         raise Complaint.DoesNotExist(f"no complaint {complaint.pk}")
     values = []
     for value, field_converters in zip(row, converters, strict=False):
         for convert in field_converters:
-            value = convert(value, None, connection)
+            value = convert(value, None, conn)
         values.append(value)
-    locked = Complaint.from_db(connection.alias, attnames, values)
+    locked = Complaint.from_db(conn.alias, attnames, values)
     if user_id is not None:
         remember(locked, user_id, bool(row[-1]))
     return locked
@@ -101,16 +101,31 @@ def _update_sql(vendor: str, names: Sequence[str]) -> str:
             f"WHERE {_quote(_FIELDS['id'].column)} = %s")
 
 
+def changed_write(complaint: Complaint, before: dict[str, Any]) -> Write:
+    """The UPDATE of the state columns that differ from ``before``, and ``updated_at``,
+    for ``audit.record`` to run with the step's event (or ``save_changed`` on its own).
+    Sets ``updated_at`` on the instance."""
+    return _write(complaint, _changed_names(complaint, before))
+
+
 def save_changed(complaint: Complaint, before: dict[str, Any]) -> list[str]:
     """Write the state columns that differ from ``before``, and ``updated_at``."""
+    names = _changed_names(complaint, before)
+    execute_prepared(*_write(complaint, names))
+    return list(names)
+
+
+def _changed_names(complaint: Complaint, before: dict[str, Any]) -> tuple[str, ...]:
     after = complaint.__dict__
-    names = tuple(
+    return tuple(
         name for attname, name in _STATE_ATTNAMES.items()
         if attname in after and after[attname] != before.get(attname, _MISSING)
     ) + ("updated_at",)
+
+
+def _write(complaint: Complaint, names: tuple[str, ...]) -> Write:
+    conn = connections[DEFAULT_DB_ALIAS]
     complaint.updated_at = timezone.now()
-    values = [_FIELDS[name].get_db_prep_save(getattr(complaint, _FIELDS[name].attname),
-                                             connection) for name in names]
-    with connection.cursor() as cursor:
-        cursor.execute(_update_sql(connection.vendor, names), [*values, complaint.pk])
-    return list(names)
+    values = [_FIELDS[name].get_db_prep_save(getattr(complaint, _FIELDS[name].attname), conn)
+              for name in names]
+    return Write(_update_sql(conn.vendor, names), [*values, complaint.pk])
