@@ -74,7 +74,7 @@ def _too_large_message() -> str:
     return gettext("This file is larger than %(size)s MB.") % {"size": f"{megabytes:g}"}
 
 
-def read_capped(upload: Any) -> bytes:
+def _read_capped(upload: Any) -> bytes:
     # A declared size can lie (a plain file-like has none): read one byte past the limit
     # so an oversized file is refused without ever holding more than that in memory.
     limit = settings.ATTACHMENT_MAX_BYTES
@@ -110,6 +110,16 @@ def detect_content_type(data: bytes) -> str | None:
     return None
 
 
+def checked_content(upload: Any) -> tuple[bytes, str]:
+    """The upload's bytes and the type judged from them; ``InvalidInput`` (key
+    ``attachment``) for an empty, oversized or disallowed file."""
+    data = _read_capped(upload)
+    content_type = detect_content_type(data)
+    if content_type is None:
+        raise InvalidInput({"attachment": [gettext(MSG_TYPE)]})
+    return data, content_type
+
+
 def clean_original_name(name: str | None) -> str:
     """The file's own name without any folder a browser sent, and no control characters
     (it may end up in a Content-Disposition header)."""
@@ -134,10 +144,7 @@ def attachment_add(*, complaint: Complaint, actor: Any, upload: Upload) -> Attac
     Raises ``InvalidInput`` (key ``attachment``) for an empty, oversized or disallowed file,
     or a case already purged under the retention policy.
     """
-    data = read_capped(upload)
-    content_type = detect_content_type(data)
-    if content_type is None:
-        raise InvalidInput({"attachment": [gettext(MSG_TYPE)]})
+    data, content_type = checked_content(upload)
     if complaint.purged_at is not None:
         raise InvalidInput({"attachment": [gettext(MSG_PURGED)]})
     from_reporter = is_reporter(complaint, actor)

@@ -21,14 +21,7 @@ from django.core.files.storage import default_storage
 from django.utils import timezone
 
 from complaints.encryption import decrypt_bytes, encrypt_bytes
-from complaints.errors import InvalidInput
-from complaints.services.attachments import (
-    MSG_TYPE,
-    Upload,
-    clean_original_name,
-    detect_content_type,
-    read_capped,
-)
+from complaints.services.attachments import Upload, checked_content, clean_original_name
 
 log = logging.getLogger(__name__)
 
@@ -47,9 +40,7 @@ class HeldUpload:
 def upload_hold(*, upload: Upload) -> HeldUpload:
     """Check and keep a file until the form is sent again. Raises ``InvalidInput``
     (key ``attachment``) for a file that could never be attached."""
-    data = read_capped(upload)
-    if detect_content_type(data) is None:
-        raise InvalidInput({"attachment": [MSG_TYPE]})
+    data, _content_type = checked_content(upload)
     name = clean_original_name(getattr(upload, "name", None))
     stored = default_storage.save(f"{HELD_DIR}/{secrets.token_hex(16)}",
                                   ContentFile(encrypt_bytes(data)))

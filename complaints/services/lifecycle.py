@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -21,6 +19,7 @@ from complaints.errors import InvalidInput, TransitionForbidden, TransitionNotAl
 from complaints.models import WITHDRAWABLE, CaseNote, Complaint, Investigation, Outcome
 from complaints.permissions import is_reporter, may_decline_withdrawal
 from complaints.services.locking import changed_write, lock_complaint, snapshot
+from complaints.services.notes import note_write
 from escalation.models import Deadline
 from escalation.services.deadlines import deadlines_follow
 
@@ -31,16 +30,11 @@ def _reason_note(complaint: Complaint, actor: Any, action: Action, reason: str,
                  at: datetime) -> dict[str, Any]:
     if not reason:
         return {}
-    author = actor if getattr(actor, "_meta", None) is not None else None
-    salt = secrets.token_hex(16)
-    note = CaseNote.objects.create(
-        complaint=complaint, kind=CaseNote.Kind.REASON, action=action.value, author=author,
-        body=reason, digest_salt=salt, created_at=at,
-    )
     # The log keeps where the reason is and a salted digest of it, never the words: the note
     # can be checked against the log while it exists, and the digest is noise once purged.
-    return {"reason_note": note.pk,
-            "reason_sha256": hashlib.sha256(f"{salt}:{reason}".encode()).hexdigest()}
+    note, digest = note_write(complaint=complaint, actor=actor, kind=CaseNote.Kind.REASON,
+                              action=action, body=reason, at=at)
+    return {"reason_note": note.pk, "reason_sha256": digest}
 
 
 def _clean_reason(reason: str, *, required: bool) -> str:

@@ -26,15 +26,14 @@ NOTE_MAX = 10_000
 
 
 def note_write(*, complaint: Complaint, actor: Any, kind: str, action: Action, body: str,
-               at: datetime) -> dict[str, Any]:
-    """Store one note and return what the audit event says of it: where it is and a salted
-    digest of its text (noise once the note is purged)."""
+               at: datetime) -> tuple[CaseNote, str]:
+    """Store one note; returns it and the salted digest of its text that the audit event
+    keeps in place of the words (noise once the note is purged)."""
     author = actor if getattr(actor, "_meta", None) is not None else None
     salt = secrets.token_hex(16)
     note = CaseNote.objects.create(complaint=complaint, kind=kind, action=action.value,
                                    author=author, body=body, digest_salt=salt, created_at=at)
-    return {"note": note.pk,
-            "note_sha256": hashlib.sha256(f"{salt}:{body}".encode()).hexdigest()}
+    return note, hashlib.sha256(f"{salt}:{body}".encode()).hexdigest()
 
 
 def case_note_add(*, complaint: Complaint, actor: Any, body: str) -> CaseNote:
@@ -52,8 +51,9 @@ def case_note_add(*, complaint: Complaint, actor: Any, body: str) -> CaseNote:
                                       "retention period")
         if not may_write_note(locked, actor):
             raise TransitionForbidden("you may not add notes to this case")
-        payload = note_write(complaint=locked, actor=actor, kind=CaseNote.Kind.INTERNAL,
-                             action=Action.COMPLAINT_NOTE_ADDED, body=body, at=timezone.now())
+        note, digest = note_write(complaint=locked, actor=actor, kind=CaseNote.Kind.INTERNAL,
+                                  action=Action.COMPLAINT_NOTE_ADDED, body=body,
+                                  at=timezone.now())
         audit.record(action=Action.COMPLAINT_NOTE_ADDED, actor=actor, target=locked,
-                     payload=payload)
-    return CaseNote.objects.get(pk=payload["note"])
+                     payload={"note": note.pk, "note_sha256": digest})
+    return note
