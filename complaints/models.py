@@ -11,6 +11,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import models
+from django.db.models.functions import Upper
 from django.utils.translation import gettext_lazy as _
 from django_fsm import FSMField, FSMModelMixin, transition
 
@@ -45,6 +46,12 @@ class Person(models.Model):
 
     class Meta:
         ordering = ["name"]
+        indexes = [
+            # A reporter may name people instead of giving ids: the lookup ignores case
+            # (``name__iexact`` is UPPER(name) = UPPER(%s) on PostgreSQL).
+            models.Index(Upper("name"), name="person_name_upper"),
+            models.Index(Upper("email"), name="person_email_upper"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.employee_id})"
