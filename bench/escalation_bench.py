@@ -46,6 +46,14 @@ from audit_bench import (  # noqa: E402 - bench/ is on the path only from here
     recreate_database,
     verdict,
 )
+from helpdesk_site import (  # noqa: E402
+    DEFAULT_HELPDESK_VENV,
+    HELPDESK_VERSION,
+    ensure_helpdesk_venv,
+    helpdesk_env,
+    migrate,
+    write_project,
+)
 
 # Targets from the brief.
 TARGET_RATE = 5_000.0  # escalations/s in one sweep() at 1,000,000 open complaints
@@ -76,12 +84,6 @@ STAFF = [
     ("bench_committee_3", "audit_committee", 4007),
 ]
 DIRECTORY = 5_000  # people; person i reports to person i // 10 (1 is the top)
-
-HELPDESK_VERSION = "2.6.1"
-# Outside the project on purpose: never this project's .venv or pyproject.
-DEFAULT_HELPDESK_VENV = str(Path(tempfile.gettempdir()) / "helpdesk-bench-venv")
-HELPDESK_REQUIREMENTS = [f"django-helpdesk=={HELPDESK_VERSION}", "Django==5.2.19",
-                         "psycopg[binary]==3.3.9"]
 
 
 # --- Helpers --------------------------------------------------------------------------------
@@ -225,16 +227,44 @@ def sql(url: str, statement: str, params: Any = None, *, autocommit: bool = Fals
 
 # --- Data: complaints, deadlines, the directory and the staff, by COPY ----------------------
 
+# The conflict rows complaints.services.conflicts.conflicts_refresh writes for a directory
+# subject: the subject, and everyone above them in the management chain (the rows the
+# sweep's conflict check reads). Also run by bench/web/data.py's reshape.
+CONFLICTS_SQL = """
+WITH RECURSIVE chain(person_id, above_id, depth) AS (
+  SELECT id, manager_id, 1 FROM complaints_person WHERE manager_id IS NOT NULL
+  UNION ALL
+  SELECT chain.person_id, p.manager_id, chain.depth + 1
+  FROM chain JOIN complaints_person p ON p.id = chain.above_id
+  WHERE p.manager_id IS NOT NULL AND chain.depth < 64
+)
+INSERT INTO complaints_conflict (complaint_id, person_id, source, created_at)
+SELECT s.complaint_id, s.person_id, 'subject', c.submitted_at
+FROM complaints_subject s JOIN complaints_complaint c ON c.id = s.complaint_id
+UNION ALL
+SELECT s.complaint_id, chain.above_id, 'chain', c.submitted_at
+FROM complaints_subject s JOIN complaints_complaint c ON c.id = s.complaint_id
+JOIN chain ON chain.person_id = s.person_id
+WHERE chain.above_id <> s.person_id
+"""
+
+
 def load_app_data(url: str, complaints: int, overdue: int, tokens: dict[str, str],
-                  now: datetime) -> dict[str, Any]:
-    """Staff, a directory, ``complaints`` open complaints (one subject each) and one open
-    level-0 acknowledge deadline per complaint, ``overdue`` of them already missed.
+                  now: datetime, *, conflicts: bool = True) -> dict[str, Any]:
+    """Staff, a directory, ``complaints`` open complaints (one subject each, and the
+    conflict rows the subject implies unless ``conflicts`` is false) and one open level-0
+    acknowledge deadline per complaint, ``overdue`` of them already missed.
 
     Complaint ``i`` (1-based) is overdue when ``(i - 1) % step == 0`` (step = complaints //
     overdue), so the missed ones are spread evenly over the table. Later repetitions make
     the residue class ``rep`` overdue the same way (``make_overdue``).
+
+    Every NOT NULL column is written, as bench/scale_copy.py writes them: an encrypted
+    empty ``reporter_identity``, and for anonymous complaints a receipt-key hash of 64 hex
+    digits that no key opens, one per complaint (``complaint_receipt_key`` is unique).
     """
     import psycopg
+    from scale_model import unusable_receipt_hash
 
     from complaints.models import CRITICAL_CATEGORIES, Category
 
@@ -265,8 +295,8 @@ def load_app_data(url: str, complaints: int, overdue: int, tokens: dict[str, str
                                 f"Dept {i % 40}", now, manager, person_user.get(i)))
         at = now.isoformat()
         complaint_cols = ("id, reference, category, severity, summary, narrative, location, "
-                          "anonymous, receipt_key_hash, state, escalation_level, submitted_at, "
-                          "updated_at")
+                          "anonymous, receipt_key_hash, reporter_identity, state, "
+                          "escalation_level, submitted_at, updated_at")
         deadline_cols = "id, complaint_id, kind, level, started_at, due_at, outcome"
         with conn.cursor() as cursor:
             with cursor.copy(f"COPY complaints_complaint ({complaint_cols}) FROM STDIN") as cc:
@@ -275,11 +305,11 @@ def load_app_data(url: str, complaints: int, overdue: int, tokens: dict[str, str
                     category = categories[i % len(categories)]
                     severity = "critical" if category in CRITICAL_CATEGORIES else "standard"
                     anonymous = i % 3 == 0
-                    receipt = "$argon2id$v=19$m=65536,t=3,p=4$bench$bench" if anonymous else ""
+                    receipt = unusable_receipt_hash(i, 0) if anonymous else ""
                     lines.append(
                         f"{i}\t{_reference(i)}\t{category}\t{severity}\t{tokens['summary']}\t"
                         f"{tokens['narrative']}\t{tokens['empty']}\t{'t' if anonymous else 'f'}"
-                        f"\t{receipt}\tsubmitted\t0\t{at}\t{at}\n")
+                        f"\t{receipt}\t{tokens['empty']}\tsubmitted\t0\t{at}\t{at}\n")
                     if len(lines) >= 20_000:
                         cc.write("".join(lines))
                         lines.clear()
@@ -306,6 +336,7 @@ def load_app_data(url: str, complaints: int, overdue: int, tokens: dict[str, str
                         sc.write("".join(lines))
                         lines.clear()
                 sc.write("".join(lines))
+            conflict_rows = cursor.execute(CONFLICTS_SQL).rowcount if conflicts else 0
             for table in ("complaints_complaint", "escalation_deadline", "complaints_subject",
                           "complaints_person"):
                 cursor.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "  # noqa: S608
@@ -316,7 +347,7 @@ def load_app_data(url: str, complaints: int, overdue: int, tokens: dict[str, str
     sql(url, "CHECKPOINT", autocommit=True)
     size = sql(url, "SELECT pg_database_size(current_database())")[0][0]
     return {"complaints": complaints, "overdue": overdue, "step": step,
-            "load_seconds": round(loaded, 1),
+            "conflict_rows": conflict_rows, "load_seconds": round(loaded, 1),
             "seconds_with_vacuum": round(time.perf_counter() - started, 1),
             "database_mb": round(size / 2**20)}
 
@@ -433,94 +464,6 @@ def prepare_app_db(server_url: str, name: str, complaints: int, overdue: int,
 
 # --- django-helpdesk 2.6.1, in its own throwaway virtualenv ---------------------------------
 
-HD_SETTINGS = '''"""django-helpdesk {version} for bench/escalation_bench.py (generated)."""
-import os
-from urllib.parse import urlsplit
-
-_db = urlsplit(os.environ["HELPDESK_DATABASE_URL"])
-SECRET_KEY = "bench-only-not-secret"
-DEBUG = False
-ALLOWED_HOSTS = ["*"]
-INSTALLED_APPS = [
-    "django.contrib.auth", "django.contrib.contenttypes", "django.contrib.sessions",
-    "django.contrib.messages", "django.contrib.staticfiles", "django.contrib.sites",
-    "django.contrib.humanize", "rest_framework", "helpdesk",
-]
-SITE_ID = 1
-MIDDLEWARE = [
-    "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
-]
-ROOT_URLCONF = "hdsite.urls"
-TEMPLATES = [{{"BACKEND": "django.template.backends.django.DjangoTemplates", "DIRS": [],
-              "APP_DIRS": True, "OPTIONS": {{"context_processors": [
-                  "django.template.context_processors.request",
-                  "django.contrib.auth.context_processors.auth",
-                  "django.contrib.messages.context_processors.messages"]}}}}]
-DATABASES = {{"default": {{
-    "ENGINE": "django.db.backends.postgresql", "NAME": _db.path.lstrip("/"),
-    "USER": _db.username, "PASSWORD": _db.password, "HOST": _db.hostname,
-    "PORT": str(_db.port or 5432)}}}}
-USE_TZ = True
-TIME_ZONE = "UTC"
-STATIC_URL = "static/"
-DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
-# Mail is built and handed to Django's in-memory backend: no SMTP round trip is timed.
-EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
-DEFAULT_FROM_EMAIL = "helpdesk@example.com"
-# The teams feature needs pinax-teams; the escalation command does not use it.
-HELPDESK_TEAMS_MODE_ENABLED = False
-'''
-HD_URLS = '''from django.urls import include, path
-
-urlpatterns = [path("helpdesk/", include("helpdesk.urls", namespace="helpdesk"))]
-'''
-HD_MANAGE = '''import os
-import sys
-
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hdsite.settings")
-from django.core.management import execute_from_command_line
-
-execute_from_command_line(sys.argv)
-'''
-
-
-def ensure_helpdesk_venv(venv: Path) -> dict[str, Any]:
-    """Create (or reuse) the throwaway virtualenv with django-helpdesk and its Django."""
-    python = venv / "bin" / "python"
-    probe = ("import importlib.metadata as m, json; print(json.dumps({p: m.version(p) for p in "
-             "('django-helpdesk', 'Django', 'psycopg')}))")
-
-    def installed() -> dict[str, str] | None:
-        if not python.exists():
-            return None
-        done = subprocess.run([str(python), "-c", probe], capture_output=True, text=True)
-        if done.returncode != 0:
-            return None
-        versions = json.loads(done.stdout)
-        return versions if versions.get("django-helpdesk") == HELPDESK_VERSION else None
-
-    versions = installed()
-    if versions:
-        return {"venv": str(venv), "reused": True, "versions": versions}
-    log(f"creating the throwaway helpdesk virtualenv {venv} "
-        f"(pip install {' '.join(HELPDESK_REQUIREMENTS)})")
-    if venv.exists():
-        if not (venv / "pyvenv.cfg").exists():
-            raise RuntimeError(f"{venv} exists and is not a virtualenv; not touching it")
-        shutil.rmtree(venv)
-    subprocess.run([PY, "-m", "venv", str(venv)], check=True, capture_output=True, text=True)
-    done = subprocess.run([str(python), "-m", "pip", "install", "-q", *HELPDESK_REQUIREMENTS],
-                          capture_output=True, text=True, timeout=900)
-    if done.returncode != 0:
-        raise RuntimeError(f"pip install failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
-    versions = installed()
-    if not versions:
-        raise RuntimeError("django-helpdesk is not importable after pip install")
-    return {"venv": str(venv), "reused": False, "versions": versions}
-
-
 def _helpdesk_once(python: str, project: Path, env: dict[str, str], server_url: str,
                    name: str, tickets: int, overdue: int, email: bool) -> dict[str, Any]:
     """One fresh database, ``tickets`` tickets, then ``manage.py escalate_tickets`` timed."""
@@ -528,8 +471,7 @@ def _helpdesk_once(python: str, project: Path, env: dict[str, str], server_url: 
     log(f"{name}: recreating, migrating helpdesk, loading {tickets:,} tickets "
         f"({overdue:,} eligible for escalation; {label})")
     recreate_database(server_url, name)
-    subprocess.run([python, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=project,
-                   env=env, check=True, capture_output=True, text=True)
+    migrate(python, project, env)
     seeded = subprocess.run([python, str(BENCH / "helpdesk_seed.py"), "seed", "--tickets",
                              str(tickets), "--overdue", str(overdue),
                              *([] if email else ["--no-email"])],
@@ -582,17 +524,8 @@ def run_helpdesk(server_url: str, name: str, venv: Path, tickets: int, overdue: 
     python = str(venv / "bin" / "python")
     project = Path(tempfile.mkdtemp(prefix="helpdesk-bench-"))
     try:
-        (project / "hdsite").mkdir()
-        (project / "hdsite" / "__init__.py").write_text("")
-        (project / "hdsite" / "settings.py").write_text(
-            HD_SETTINGS.format(version=HELPDESK_VERSION))
-        (project / "hdsite" / "urls.py").write_text(HD_URLS)
-        (project / "manage.py").write_text(HD_MANAGE)
-        env = {k: v for k, v in os.environ.items()
-               if not k.startswith(("DJANGO_", "DATABASE_URL", "VIRTUAL_ENV", "PYTHON"))}
-        env.update({"HELPDESK_DATABASE_URL": db_url(server_url, name),
-                    "DJANGO_SETTINGS_MODULE": "hdsite.settings",
-                    "PATH": f"{venv / 'bin'}:{env.get('PATH', '')}"})
+        write_project(project)
+        env = helpdesk_env(venv, server_url, name)
         with_email = _helpdesk_once(python, project, env, server_url, name, tickets, overdue,
                                     email=True)
         without = _helpdesk_once(python, project, env, server_url, name, tickets, overdue,

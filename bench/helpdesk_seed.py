@@ -1,11 +1,17 @@
-"""Seed and check django-helpdesk 2.6.1's database for the side-by-side escalation run.
+"""Seed and check django-helpdesk 2.6.1's database for the side-by-side runs.
 
-Run by escalation_bench.py with the throwaway helpdesk virtualenv's Python, from the
-generated helpdesk project's folder (DJANGO_SETTINGS_MODULE=hdsite.settings), never with
-this project's venv. Prints one JSON line.
+Run by escalation_bench.py and web_load.py with the throwaway helpdesk virtualenv's Python,
+from the generated helpdesk project's folder (DJANGO_SETTINGS_MODULE=hdsite.settings; see
+bench/helpdesk_site.py), never with this project's venv. Prints one JSON line.
 
     python helpdesk_seed.py seed --tickets 100000 --overdue 10000
     python helpdesk_seed.py check
+    python helpdesk_seed.py web --browsers 500
+
+``web`` (bench/web_load.py) adds the queue the public form files into and makes the CSRF
+cookie and form token of ``--browsers`` browsers that opened the form, the way
+bench/web/data.py makes them for the app: Django's own ``get_token`` under helpdesk's
+settings.
 
 What makes a ticket eligible for ``manage.py escalate_tickets`` (helpdesk 2.6.1,
 helpdesk/management/commands/escalate_tickets.py): its queue has ``escalate_days`` set
@@ -82,11 +88,33 @@ def check() -> dict[str, object]:
             "emails_recorded": mailed}
 
 
+def web(browsers: int) -> dict[str, object]:
+    from django.conf import settings
+    from django.middleware.csrf import get_token
+    from django.test import RequestFactory
+    from helpdesk.models import EmailTemplate, Queue
+
+    # No CC addresses and no default owner: one e-mail per ticket, to its submitter.
+    queue = Queue.objects.create(title="Public", slug="public", locale="en",
+                                 email_address="public@example.com",
+                                 allow_public_submission=True)
+    pairs = []
+    for _ in range(browsers):
+        request = RequestFactory().get("/helpdesk/tickets/submit/")
+        token = get_token(request)
+        pairs.append([request.META["CSRF_COOKIE"], token])
+    return {"queue_id": queue.pk, "csrf_cookie_name": settings.CSRF_COOKIE_NAME,
+            "browsers": pairs,
+            "submitter_template": EmailTemplate.objects.filter(
+                template_name="newticket_submitter").exists()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("mode", choices=["seed", "check"])
+    parser.add_argument("mode", choices=["seed", "check", "web"])
     parser.add_argument("--tickets", type=int, default=100_000)
     parser.add_argument("--overdue", type=int, default=10_000)
+    parser.add_argument("--browsers", type=int, default=500)
     parser.add_argument("--no-email", action="store_true",
                         help="tickets without a submitter address: no mail is sent")
     args = parser.parse_args()
@@ -94,7 +122,12 @@ def main() -> None:
     import django
 
     django.setup()
-    out = seed(args.tickets, args.overdue, not args.no_email) if args.mode == "seed" else check()
+    if args.mode == "seed":
+        out = seed(args.tickets, args.overdue, not args.no_email)
+    elif args.mode == "web":
+        out = web(args.browsers)
+    else:
+        out = check()
     print(json.dumps(out))
 
 

@@ -8,7 +8,9 @@ wrk, against a scratch database with 1,000,000 complaints, in one run:
 3. anonymous filings, against the Argon2id cost of one receipt key;
 4. the HR reviewers' queue pages (mine, unassigned, overdue), measured before any filing;
 5. where a signed-in filing and the ceiling's read spend their time (cProfile in the worker,
-   statements per request), and the plans of the queue pages' statements.
+   statements per request), and the plans of the queue pages' statements;
+6. django-helpdesk 2.6.1's public ticket filing side by side (its own virtualenv, project and
+   scratch database; bench/helpdesk_site.py, bench/web/helpdesk.py), as ratios.
 
     .venv/bin/python bench/web_load.py [--quick] [--db bench_scale] [--workers 2,4]
 
@@ -54,8 +56,10 @@ from audit_bench import (  # noqa: E402 - bench/ is on the path only from here
     log,
 )
 from escalation_bench import BackendCpu, sql, wait_quiet  # noqa: E402
+from helpdesk_site import DEFAULT_HELPDESK_VENV  # noqa: E402
 
 from bench.web import data, server  # noqa: E402
+from bench.web.helpdesk import SUCCESS_ACCESS, SUCCESS_LOCATION, HelpdeskServer  # noqa: E402
 from bench.web.profiling import (  # noqa: E402
     analyse_probe,
     analyse_profile,
@@ -66,9 +70,11 @@ from bench.web.report import best_of, print_report, summarise  # noqa: E402
 
 SIZES = {
     "full": {"seconds": 30, "warmup": 5, "workers": [2, 3, 4, 5, 6, 8], "profile_seconds": 20,
-             "probe_seconds": 10, "quiet_limit": 30, "argon2_hashes": 20},
+             "probe_seconds": 10, "quiet_limit": 30, "argon2_hashes": 20,
+             "helpdesk_tickets": 100_000},
     "quick": {"seconds": 10, "warmup": 3, "workers": [2, 4], "profile_seconds": 8,
-              "probe_seconds": 5, "quiet_limit": 10, "argon2_hashes": 6},
+              "probe_seconds": 5, "quiet_limit": 10, "argon2_hashes": 6,
+              "helpdesk_tickets": 20_000},
 }
 SEED = {"complaints": 1_000_000, "events": 1_000_000}
 
@@ -84,6 +90,7 @@ class Scenario:
     location: str = "-"
     marker: str = "-"
     writes: bool = False
+    helpdesk: bool = False  # served by django-helpdesk (bench/web/helpdesk.py), not the app
 
 
 SCENARIOS = {
@@ -95,6 +102,8 @@ SCENARIOS = {
     **{f"queue_{q}": Scenario(f"queue_{q}", 200, "GET /staff/ 200",
                               marker=f'href="?queue={q}" aria-current="page"')
        for q in ("mine", "unassigned", "overdue")},
+    "helpdesk_file": Scenario("helpdesk_file", 302, SUCCESS_ACCESS, location=SUCCESS_LOCATION,
+                              writes=True, helpdesk=True),
 }
 
 
@@ -114,6 +123,7 @@ class Context:
         self.wrk = ""
         self.files: dict[str, Path] = {}
         self.reviewer = ""
+        self.helpdesk: HelpdeskServer | None = None
         self.base_env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "bench.web.settings",
@@ -135,6 +145,9 @@ class Context:
     def cleanup(self) -> None:
         shutil.rmtree(self.var_dir, ignore_errors=True)
         shutil.rmtree(self.work, ignore_errors=True)
+        if self.helpdesk:
+            self.helpdesk.cleanup(drop=not self.args.keep_db)
+            self.helpdesk = None
 
 
 # --- What the database holds before and after ----------------------------------------------
@@ -203,10 +216,19 @@ def measure(ctx: Context, name: str, *, workers: int, connections: int, seconds:
             warmup: float, conn_max_age: int = 60, extra_env: dict[str, str] | None = None,
             hooks: bool = False, quiet_limit: float | None = None) -> dict[str, Any]:
     scenario = SCENARIOS[name]
-    env = ctx.env(conn_max_age, **(extra_env or {}))
+    helpdesk = ctx.helpdesk if scenario.helpdesk else None
+    if helpdesk:
+        dbname, url = helpdesk.dbname, helpdesk.url
+        env = {**helpdesk.env(conn_max_age), **(extra_env or {})}
+        options = helpdesk.gunicorn_options()
+        marks = helpdesk.marks()
+    else:
+        dbname, url = ctx.dbname, ctx.url
+        env = ctx.env(conn_max_age, **(extra_env or {}))
+        options = {}
+        marks = db_marks(url) if scenario.writes else None
     requests = ctx.files[scenario.file]
-    marks = db_marks(ctx.url) if scenario.writes else None
-    stat0 = server.pg_stat(ctx.server_url, ctx.dbname)
+    stat0 = server.pg_stat(ctx.server_url, dbname)
 
     def wrk(duration: float) -> dict[str, Any]:
         return server.run_wrk(ctx.wrk, ctx.port, requests, expect_status=scenario.status,
@@ -214,12 +236,12 @@ def measure(ctx: Context, name: str, *, workers: int, connections: int, seconds:
                               expect_marker=scenario.marker, seconds=duration,
                               connections=connections)
 
-    gun = server.Gunicorn(ctx.port, workers, env, hooks=hooks)
+    gun = server.Gunicorn(ctx.port, workers, env, hooks=hooks, **options)
     try:
         with gun:
             warm = wrk(warmup) if warmup else None
             quiet = wait_quiet(ctx.size["quiet_limit"] if quiet_limit is None else quiet_limit)
-            meter, backends = CpuMeter(), BackendCpu(ctx.dbname)
+            meter, backends = CpuMeter(), BackendCpu(dbname)
             cpu0 = gun.cpu()
             meter.start()
             backends.start()
@@ -233,7 +255,7 @@ def measure(ctx: Context, name: str, *, workers: int, connections: int, seconds:
     finally:
         gun.stop()
         gun.cleanup()
-    stat1 = server.pg_stat(ctx.server_url, ctx.dbname)
+    stat1 = server.pg_stat(ctx.server_url, dbname)
 
     n = max(result["requests"], 1)
     duration = result["duration_us"] / 1e6
@@ -276,8 +298,11 @@ def measure(ctx: Context, name: str, *, workers: int, connections: int, seconds:
     }
     if marks is not None:
         wrk_ok = ok + (out["warmup"]["ok"] if out["warmup"] else 0)
-        out["db_check"] = check_writes(scenario, name, db_growth(ctx.url, marks),
-                                       access["counts"], wrk_ok, connections)
+        if helpdesk:
+            out["db_check"] = helpdesk.check(marks, access["counts"], wrk_ok, connections)
+        else:
+            out["db_check"] = check_writes(scenario, name, db_growth(url, marks),
+                                           access["counts"], wrk_ok, connections)
     cpu = out["cpu_ms_per_request"]
     log(f"  {name}, {workers} workers, {connections} connections"
         + (f", CONN_MAX_AGE={conn_max_age}" if conn_max_age != 60 else "")
@@ -457,6 +482,16 @@ def main() -> None:
     parser.add_argument("--reviewers", type=int, default=40, help="HR reviewers signed in")
     for name in ("ceiling", "signed-in", "anonymous", "queues", "profile", "verify"):
         parser.add_argument(f"--skip-{name}", action="store_true")
+    parser.add_argument("--skip-helpdesk", action="store_true",
+                        help="do not run django-helpdesk's filing side by side (reported as "
+                             "not run)")
+    parser.add_argument("--helpdesk-venv", type=Path,
+                        default=Path(os.environ.get("HELPDESK_VENV", DEFAULT_HELPDESK_VENV)),
+                        help="throwaway virtualenv for django-helpdesk (created or reused; "
+                             "shared with escalation_bench.py)")
+    parser.add_argument("--helpdesk-tickets", type=int,
+                        help="tickets in helpdesk's database before its filing run (default "
+                             "100,000; 20,000 with --quick)")
     parser.add_argument("--server-url", default=os.environ.get(
         "BENCH_SERVER_URL", "postgres://complaints:complaints@127.0.0.1:5432/complaints"),
         help="any database on the server, used for CREATE/DROP DATABASE and its statistics")
@@ -473,6 +508,8 @@ def main() -> None:
         size["warmup"] = args.warmup
     if args.workers:
         size["workers"] = parse_workers(args.workers)
+    if args.helpdesk_tickets is not None:
+        size["helpdesk_tickets"] = args.helpdesk_tickets
     connections = args.connections
 
     ctx = Context(args, size)
@@ -591,10 +628,14 @@ def main() -> None:
     path.write_text(json.dumps(report, indent=2, default=str) + "\n")
     print(f"results: {path.relative_to(ROOT)}  (run took {report['run_seconds']} s)")
     failed = [run for run in report["measurements"].get("file_signed_in", [])
-              + [report["measurements"].get("file_anonymous") or {}]
+              + [report["measurements"].get("file_anonymous") or {},
+                 report["measurements"].get("helpdesk_file") or {}]
               if run and not run["db_check"]["ok"]]
     if failed or (report.get("chain") and not report["chain"]["intact"]):
         print("A DATABASE CHECK FAILED: see db_check in the JSON")
+        sys.exit(2)
+    if "error" in report.get("helpdesk", {}):
+        print(f"THE HELPDESK COMPARISON DID NOT RUN: {report['helpdesk']['error']}")
         sys.exit(2)
 
 
@@ -650,6 +691,30 @@ def run_all(ctx: Context, report: dict[str, Any], connections: int) -> None:
         m["file_anonymous"] = measure(ctx, "file_anonymous", workers=workers, **common)
     if not args.skip_profile:
         report["profile"] = profile_phase(ctx)
+    if not args.skip_helpdesk:
+        report["helpdesk"] = helpdesk_phase(ctx, workers, common)
+        if "error" not in report["helpdesk"]:
+            m["helpdesk_file"] = report["helpdesk"].pop("run")
+
+
+def helpdesk_phase(ctx: Context, workers: int, common: dict[str, Any]) -> dict[str, Any]:
+    """django-helpdesk's public filing under the same load, with as many workers as our
+    signed-in filings had. A failure is reported (and fails the run), never skipped
+    quietly."""
+    hd = HelpdeskServer(ctx.args.helpdesk_venv, ctx.server_url, f"{ctx.dbname}_helpdesk")
+    ctx.helpdesk = hd
+    try:
+        log(f"6. django-helpdesk: virtualenv, project, database ({hd.dbname})")
+        path = ctx.work / "requests" / "helpdesk_file.tsv"
+        info = hd.prepare(path, f"http://127.0.0.1:{ctx.port}", ctx.size["helpdesk_tickets"])
+        ctx.files["helpdesk_file"] = path
+        log(f"6. django-helpdesk public filings: POST /helpdesk/tickets/submit/, {workers} "
+            "workers (as our signed-in filings)")
+        run = measure(ctx, "helpdesk_file", workers=workers, **common)
+        return {**info, "workers": workers, "run": run}
+    except Exception as exc:  # noqa: BLE001 - reported loudly and fails the run
+        log(f"HELPDESK COMPARISON FAILED: {type(exc).__name__}: {exc}")
+        return {"error": f"{type(exc).__name__}: {exc}"}
 
 
 if __name__ == "__main__":

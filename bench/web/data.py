@@ -12,12 +12,10 @@ copy (``CREATE DATABASE ... TEMPLATE``), so every run starts from the same rows.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import random
 import re
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,7 +24,7 @@ from urllib.parse import urlencode
 
 import psycopg
 from audit_bench import db_url, generate_events, log, recreate_database
-from escalation_bench import DIRECTORY, STAFF, load_app_data, sql
+from escalation_bench import CONFLICTS_SQL, DIRECTORY, STAFF, load_app_data, sql
 
 SEED_VERSION = 3
 # Open share of the complaints (one in OPEN_EVERY), and of those the missed deadlines: one
@@ -116,9 +114,9 @@ def build_seed(server_url: str, name: str, complaints: int, events: int,
     tokens = {"summary": f.encrypt(b"Shouted at in every team meeting since March.").decode(),
               "narrative": f.encrypt(NARRATIVE.encode()).decode(),
               "empty": f.encrypt(b"").decode()}
-    with _defaults_for_newer_columns(url, tokens["empty"]):
-        loaded = load_app_data(url, complaints, complaints // OVERDUE_EVERY, tokens,
-                               datetime.now(UTC))
+    # The conflict rows are written by the reshape, once the cases have their filing times.
+    loaded = load_app_data(url, complaints, complaints // OVERDUE_EVERY, tokens,
+                           datetime.now(UTC), conflicts=False)
     log(f"  directory, complaints, deadlines and subjects loaded in "
         f"{loaded['load_seconds']} s; reshaping")
     shaped = _reshape(url, complaints)
@@ -137,69 +135,6 @@ def build_seed(server_url: str, name: str, complaints: int, events: int,
     return {"database": name, "built": True, "label": label, "seconds": seconds,
             "database_mb": round(size / 2**20), "load": loaded, "reshape": shaped,
             "events": generated}
-
-
-# The columns escalation_bench.load_app_data writes, per table.
-_LOADER_COLUMNS = {
-    "complaints.Complaint": {"id", "reference", "category", "severity", "summary", "narrative",
-                             "location", "anonymous", "receipt_key_hash", "state",
-                             "escalation_level", "submitted_at", "updated_at"},
-    "escalation.Deadline": {"id", "complaint_id", "kind", "level", "started_at", "due_at",
-                            "outcome"},
-    "complaints.Subject": {"id", "name_given", "complaint_id", "person_id"},
-    "complaints.Person": {"id", "employee_id", "name", "email", "department", "updated_at",
-                          "manager_id", "user_id"},
-}
-
-
-@contextlib.contextmanager
-def _defaults_for_newer_columns(url: str, encrypted_empty: str) -> Iterator[list[str]]:
-    """Column defaults, for the loader's COPY only, on NOT NULL columns the schema gained
-    after the loader was written (it names its columns, and knows nothing of these)."""
-    from django.apps import apps
-    from django.db import models
-
-    from complaints.encryption import EncryptedTextField
-
-    changed: list[tuple[str, str]] = []
-    with psycopg.connect(url, autocommit=True) as conn:
-        for label, known in _LOADER_COLUMNS.items():
-            model = apps.get_model(label)
-            for model_field in model._meta.concrete_fields:
-                if model_field.null or model_field.column in known:
-                    continue
-                if isinstance(model_field, EncryptedTextField):
-                    default = _literal(encrypted_empty)
-                elif isinstance(model_field, models.BooleanField):
-                    default = "false"
-                elif isinstance(model_field, models.IntegerField):
-                    default = "0"
-                elif isinstance(model_field, models.DateTimeField):
-                    default = "now()"
-                else:
-                    default = "''"
-                table = model._meta.db_table
-                conn.execute(f'ALTER TABLE {table} ALTER COLUMN "{model_field.column}" '
-                             f"SET DEFAULT {default}")
-                changed.append((table, model_field.column))
-        # The loader gives every anonymous complaint the same receipt-key hash, which the
-        # unique index on it now refuses: the index goes for the load and comes back once
-        # each hash is unique (the hex form receipts.receipt_key_hash stores).
-        index = conn.execute("SELECT pg_get_indexdef(indexrelid) FROM pg_index WHERE "
-                             "indexrelid = 'complaint_receipt_key'::regclass").fetchone()
-        if index:
-            conn.execute("DROP INDEX complaint_receipt_key")
-    try:
-        yield [f"{table}.{column}" for table, column in changed]
-    finally:
-        with psycopg.connect(url, autocommit=True) as conn:
-            for table, column in changed:
-                conn.execute(f'ALTER TABLE {table} ALTER COLUMN "{column}" DROP DEFAULT')
-            if index:
-                conn.execute("UPDATE complaints_complaint SET receipt_key_hash = "
-                             "encode(sha256(('bench receipt ' || id)::bytea), 'hex') "
-                             "WHERE receipt_key_hash <> ''")
-                conn.execute(index[0])
 
 
 def _literal(text: str) -> str:
@@ -284,25 +219,8 @@ def _reshape(url: str, complaints: int) -> dict[str, Any]:
          "ELSE now() + (1 + id %% 20) * interval '1 day' END, '' "
          "FROM complaints_complaint WHERE state IN ('acknowledged', 'awaiting_reporter', "
          "'investigating', 'resolved')"),
-        # Conflicts, as complaints.services.conflicts.conflicts_refresh writes them: each
-        # subject, and everyone above a subject in the management chain.
-        """
-        WITH RECURSIVE chain(person_id, above_id, depth) AS (
-          SELECT id, manager_id, 1 FROM complaints_person WHERE manager_id IS NOT NULL
-          UNION ALL
-          SELECT chain.person_id, p.manager_id, chain.depth + 1
-          FROM chain JOIN complaints_person p ON p.id = chain.above_id
-          WHERE p.manager_id IS NOT NULL AND chain.depth < 64
-        )
-        INSERT INTO complaints_conflict (complaint_id, person_id, source, created_at)
-        SELECT s.complaint_id, s.person_id, 'subject', c.submitted_at
-        FROM complaints_subject s JOIN complaints_complaint c ON c.id = s.complaint_id
-        UNION ALL
-        SELECT s.complaint_id, chain.above_id, 'chain', c.submitted_at
-        FROM complaints_subject s JOIN complaints_complaint c ON c.id = s.complaint_id
-        JOIN chain ON chain.person_id = s.person_id
-        WHERE chain.above_id <> s.person_id
-        """,
+        # Conflicts, as complaints.services.conflicts.conflicts_refresh writes them.
+        CONFLICTS_SQL,
     ]
     params = {"emp": EMPLOYEE_PREFIX, "n_emp": EMPLOYEES, "emp_first": EMPLOYEE_FIRST_PERSON,
               "rev": REVIEWER_PREFIX, "n_rev": REVIEWERS, "rev_first": REVIEWER_FIRST_PERSON,

@@ -58,7 +58,40 @@ def summarise(report: dict[str, Any]) -> dict[str, Any]:
                 run["latency_ms"]["p95"] < TARGET_QUEUE_P95_MS)
     if report.get("chain"):
         out["targets"]["chain_intact"] = report["chain"]["intact"]
+    out.update(_helpdesk_summary(report))
+    if m.get("helpdesk_file"):
+        out["targets"]["helpdesk_database_check"] = m["helpdesk_file"]["db_check"]["ok"]
     return out
+
+
+def _cpu_per_request(run: dict[str, Any]) -> float:
+    """The server's CPU per request: its gunicorn and its own database's backends."""
+    cpu = run["cpu_ms_per_request"]
+    return cpu["gunicorn"] + cpu["postgres_backends_of_this_db"]
+
+
+def _helpdesk_summary(report: dict[str, Any]) -> dict[str, Any]:
+    """django-helpdesk's public filing against ours: its numbers and the ratios ours /
+    helpdesk (rates; CPU per filing)."""
+    m = report["measurements"]
+    hd = m.get("helpdesk_file")
+    if not hd:
+        error = (report.get("helpdesk") or {}).get("error")
+        return {"helpdesk": {"not_run": error or "skipped"}}
+    out: dict[str, Any] = {
+        "per_s": hd["ok_per_s"], "workers": hd["workers"], "errors": hd["errors"],
+        **{k: hd["latency_ms"][k] for k in ("p50", "p95", "p99")},
+        "cpu_ms_per_request": _cpu_per_request(hd), "ratios": {}}
+    ours = {"signed_in": best_of(m["file_signed_in"]) if m.get("file_signed_in") else None,
+            "anonymous": m.get("file_anonymous")}
+    for kind, run in ours.items():
+        if run and hd["ok_per_s"]:
+            out["ratios"][kind] = {
+                "rate": round(run["ok_per_s"] / hd["ok_per_s"], 3),
+                "cpu_ms_per_request": round(_cpu_per_request(run) / _cpu_per_request(hd), 2),
+                "p99": round(run["latency_ms"]["p99"] / hd["latency_ms"]["p99"], 2),
+                "ours_workers": run["workers"]}
+    return {"helpdesk": out}
 
 
 def _row(run: dict[str, Any], label: str, target: str = "") -> tuple[str, ...]:
@@ -98,6 +131,10 @@ def print_report(report: dict[str, Any]) -> None:
         if run:
             rows.append(_row(run, f"queue page ?queue={name}", "p95<100 ms: " + verdict(
                 run["latency_ms"]["p95"] < TARGET_QUEUE_P95_MS)))
+    if m.get("helpdesk_file"):
+        run = m["helpdesk_file"]
+        rows.append(_row(run, "helpdesk 2.6.1 public filings",
+                         "database check: " + verdict(run["db_check"]["ok"])))
     print()
     bg, rev, db = report["background_busy_pct"], report["app_revision"], report["database"]
     print(f"app code {rev['commit'][:10]}" + (" + uncommitted changes" if rev["app_code_dirty"]
@@ -125,12 +162,32 @@ def print_report(report: dict[str, Any]) -> None:
         chain = report["chain"]
         print(f"audit chain after the run: {'intact' if chain['intact'] else 'BROKEN'}, "
               f"{chain['events']:,} events")
+    _print_helpdesk(report)
     prof = report.get("profile")
     if prof:
         _print_profile(prof)
     if report.get("queue_plans"):
         _print_plans(report["queue_plans"])
     print()
+
+
+def _print_helpdesk(report: dict[str, Any]) -> None:
+    hd = report["summary"].get("helpdesk") or {}
+    if "not_run" in hd:
+        if hd["not_run"] != "skipped":
+            print(f"\ndjango-helpdesk filing side by side: NOT RUN ({hd['not_run'][:200]})")
+        return
+    print(f"\nOurs / django-helpdesk 2.6.1 public filing ({hd['per_s']:,.1f}/s, p99 {hd['p99']} "
+          f"ms, {hd['cpu_ms_per_request']:.2f} ms CPU per filing in gunicorn and its "
+          f"database's backends, {hd['workers']} workers):")
+    names = {"signed_in": "signed-in filings", "anonymous": "anonymous filings"}
+    for kind, ratio in hd["ratios"].items():
+        print(f"  {names[kind]:18} rate {ratio['rate']:.2f}x, CPU per filing "
+              f"{ratio['cpu_ms_per_request']:.2f}x, p99 {ratio['p99']:.2f}x "
+              f"(ours with {ratio['ours_workers']} workers)")
+    print("  (ours encrypts fields, resolves conflicts, starts deadlines and appends a "
+          "hash-chained audit event; helpdesk's creates a ticket and a follow-up and builds "
+          "one e-mail, in memory)")
 
 
 def _print_profile(prof: dict[str, Any]) -> None:

@@ -102,29 +102,40 @@ def rss_mb(pid: int) -> float:
 
 # --- gunicorn -------------------------------------------------------------------------------
 
-def gunicorn_command(port: int, workers: int, access_log: Path, hooks: bool) -> list[str]:
+def gunicorn_command(port: int, workers: int, access_log: Path, hooks: bool, *,
+                     executable: str | None = None, app: str = "config.wsgi") -> list[str]:
+    """The Procfile's web command; ``executable`` and ``app`` serve another project (the
+    side-by-side helpdesk) with its own virtualenv's gunicorn."""
     local = Path(sys.executable).parent / "gunicorn"
-    head = [str(local)] if local.exists() else [sys.executable, "-m", "gunicorn"]
-    return [*head, "config.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
+    if executable:
+        head = [executable]
+    else:
+        head = [str(local)] if local.exists() else [sys.executable, "-m", "gunicorn"]
+    return [*head, app, "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
             "--access-logfile", str(access_log), "--access-logformat", ACCESS_LOG_FORMAT,
             *(["-c", str(HOOKS)] if hooks else [])]
 
 
 class Gunicorn:
-    """gunicorn on 127.0.0.1 with sync workers, as the Procfile runs it."""
+    """gunicorn on 127.0.0.1 with sync workers, as the Procfile runs it; by default the app,
+    or with ``executable``, ``app`` and ``cwd`` another project (it must answer
+    ``/__bench__/ready/`` without touching its database)."""
 
-    def __init__(self, port: int, workers: int, env: dict[str, str], *, hooks: bool = False
-                 ) -> None:
+    def __init__(self, port: int, workers: int, env: dict[str, str], *, hooks: bool = False,
+                 executable: str | None = None, app: str = "config.wsgi",
+                 cwd: Path = ROOT) -> None:
         self.port, self.workers, self.env, self.hooks = port, workers, env, hooks
+        self.cwd = cwd
         self.dir = Path(tempfile.mkdtemp(prefix="web-load-gunicorn-"))
         self.access_log = self.dir / "access.log"
         self.output = self.dir / "gunicorn.log"
         self.proc: subprocess.Popen[bytes] | None = None
-        self.command = gunicorn_command(port, workers, self.access_log, hooks)
+        self.command = gunicorn_command(port, workers, self.access_log, hooks,
+                                        executable=executable, app=app)
 
     def __enter__(self) -> Gunicorn:
         with open(self.output, "wb") as out:
-            self.proc = subprocess.Popen(self.command, cwd=ROOT, env=self.env, stdout=out,
+            self.proc = subprocess.Popen(self.command, cwd=self.cwd, env=self.env, stdout=out,
                                          stderr=subprocess.STDOUT, start_new_session=True)
         CHILDREN.append(self.proc)
         self._wait_ready()
