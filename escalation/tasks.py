@@ -15,7 +15,17 @@ def sweep_deadlines() -> dict[str, object]:
     return sweep().as_dict()
 
 
+# Notifications one delivery task sends before it hands on to the next.
+DELIVERY_BATCH = 200
+
+
 @shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)
 def deliver_notifications() -> dict[str, int]:
-    delivered = notifications.deliver_pending()
+    """Send one batch; after a full one, queue the next at once. A sweep after downtime
+    writes thousands of notifications, and waiting for beat's next tick would drain them
+    at one batch a minute; with several workers the batches are sent side by side (each
+    task claims its own rows)."""
+    delivered = notifications.deliver_pending(limit=DELIVERY_BATCH)
+    if delivered.sent + delivered.failed >= DELIVERY_BATCH:
+        deliver_notifications.delay()
     return {"sent": delivered.sent, "failed": delivered.failed}

@@ -100,3 +100,20 @@ def test_each_user_sees_their_own_notifications_in_the_app(client: Any, hr_lead:
     page = client.get("/notifications/").content.decode()
     assert note.subject in page
     assert page.count("<li>") == 1
+
+
+@pytest.mark.django_db
+def test_a_full_delivery_batch_queues_the_next_at_once(hr_lead: Any,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    from escalation import tasks
+
+    for _ in range(3):
+        queue(hr_lead)
+    monkeypatch.setattr(tasks, "DELIVERY_BATCH", 2)
+    woken: list[int] = []
+    monkeypatch.setattr(tasks.deliver_notifications, "delay", lambda: woken.append(1))
+    assert tasks.deliver_notifications() == {"sent": 2, "failed": 0}
+    assert len(woken) == 1  # a full batch: more may wait, so the next is queued now
+    assert tasks.deliver_notifications() == {"sent": 1, "failed": 0}
+    assert len(woken) == 1  # the outbox is empty: nothing more is queued
+    assert len(mail.outbox) == 3
