@@ -5,15 +5,23 @@ to be conflicted on it."""
 from __future__ import annotations
 
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
-from django.db import transaction
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from audit import services as audit
 from audit.actions import Action
-from complaints.conflicts import conflicted_many, directory_conflicts, forget, person_id_of
+from audit.services import execute_prepared
+from complaints.conflicts import (
+    MAX_CHAIN_DEPTH,
+    conflicted_many,
+    directory_conflicts,
+    forget,
+    person_id_of,
+)
 from complaints.models import OPEN_STATES, Complaint, Conflict, Investigation, Person, Subject
 from complaints.services.locking import lock_complaint
 
@@ -52,14 +60,54 @@ def conflicts_refresh(*, complaint_ids: list[int], now: datetime) -> dict[int, d
     return changes
 
 
-def conflicts_name(*, complaint: Complaint, employee_ids: list[str], now: datetime) -> int:
-    """The reporter names people who must not handle the report (at filing).
-    Returns how many were found in the directory; names not found are ignored."""
-    people = Person.objects.filter(employee_id__in=[e.strip() for e in employee_ids if e])
-    rows = [Conflict(complaint=complaint, person=p, source=Conflict.Source.NAMED, created_at=now)
-            for p in people]
-    Conflict.objects.bulk_create(rows, ignore_conflicts=True)
-    return len(rows)
+def conflicts_start(*, complaint: Complaint, subject_ids: list[int], named_ids: list[int],
+                    now: datetime) -> None:
+    """Write the conflicts of a complaint just filed, in one statement: each subject
+    (``subject``), everyone above a subject in the management chain (``chain``), as
+    ``directory_conflicts`` derives them, and the people the reporter named (``named``).
+
+    A new complaint has no conflict rows to compare with, so nothing is read first
+    (``conflicts_refresh`` is for complaints that have them), and the chain is walked by
+    the database (a recursive CTE, on PostgreSQL and SQLite alike) instead of one query per
+    level. A cycle in the manager data ends at ``MAX_CHAIN_DEPTH`` levels, as the walk in
+    ``directory_conflicts`` does. Writes no audit event (the filing's event says why).
+    """
+    subject_ids, named_ids = sorted(set(subject_ids)), sorted(set(named_ids))
+    if not subject_ids and not named_ids:
+        return
+    stored_now = connections[DEFAULT_DB_ALIAS].ops.adapt_datetimefield_value(now)
+    params: list[Any] = []
+    if subject_ids:
+        params += [*subject_ids, MAX_CHAIN_DEPTH, complaint.pk, stored_now]
+    if named_ids:
+        params += [complaint.pk, stored_now, *named_ids]
+    # Prepared on PostgreSQL: planning the walk cost more than running it.
+    execute_prepared(_start_sql(len(subject_ids), len(named_ids)), params)
+
+
+_PERSON, _CONFLICT = Person._meta.db_table, Conflict._meta.db_table
+_SUBJECT, _CHAIN, _NAMED = (Conflict.Source.SUBJECT.value, Conflict.Source.CHAIN.value,
+                            Conflict.Source.NAMED.value)
+
+
+@lru_cache(maxsize=64)
+def _start_sql(subjects: int, named: int) -> str:
+    rows = []
+    if subjects:
+        # Depth 0 is the subjects themselves: a subject who is also above another subject
+        # stays a ``subject``, as in directory_conflicts.
+        rows.append(f"SELECT %s, id, CASE WHEN MIN(depth) = 0 THEN '{_SUBJECT}' "  # noqa: S608
+                    f"ELSE '{_CHAIN}' END, %s FROM chain GROUP BY id")
+    if named:
+        rows.append(f"SELECT %s, id, '{_NAMED}', %s FROM {_PERSON} "  # noqa: S608
+                    f"WHERE id IN ({', '.join(['%s'] * named)})")
+    walk = (f"WITH RECURSIVE chain(id, depth) AS ("  # noqa: S608
+            f"SELECT id, 0 FROM {_PERSON} WHERE id IN ({', '.join(['%s'] * subjects)}) "
+            f"UNION SELECT p.manager_id, c.depth + 1 FROM {_PERSON} p "
+            f"JOIN chain c ON p.id = c.id WHERE p.manager_id IS NOT NULL AND c.depth < %s) "
+            if subjects else "")
+    return (f"{walk}INSERT INTO {_CONFLICT} (complaint_id, person_id, source, created_at) "
+            f"{' UNION ALL '.join(rows)}")
 
 
 def _drop_conflicted_handlers(locked: Complaint) -> dict[str, Any]:

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.contrib.auth.models import Group
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, transaction
+from django.db.models import Model, Q
+from django.db.models.sql import InsertQuery
 from django.utils import timezone
 from django.utils.translation import gettext
 
 from audit import services as audit
 from audit.actions import Action
+from audit.services import execute_prepared
 from complaints.conflicts import Conflicted, conflicted_on
 from complaints.errors import InvalidInput
 from complaints.models import (
@@ -21,6 +25,7 @@ from complaints.models import (
     CRITICAL_CATEGORIES,
     Category,
     Complaint,
+    Conflict,
     Person,
     Severity,
     Subject,
@@ -30,7 +35,7 @@ from complaints.models import (
 from complaints.permissions import ReporterPrincipal
 from complaints.receipts import new_receipt_key, receipt_key_hash
 from complaints.roles import AUDIT_COMMITTEE, COMPLIANCE_OFFICER, HR_LEAD, HR_REVIEWER
-from complaints.services.conflicts import conflicts_name, conflicts_refresh
+from complaints.services.conflicts import conflicts_start
 from escalation.models import Notification
 from escalation.services import notifications
 from escalation.services.deadlines import deadlines_follow
@@ -46,13 +51,33 @@ class Filed:
     receipt_key: str | None  # shown once to an anonymous reporter, stored only as a hash
 
 
-def _people(field: str, given: list[str], errors: dict[str, list[str]]
-            ) -> tuple[list[Person], list[str]]:
-    """Directory people by employee id; anything else is kept as a name the reporter typed."""
+def _wanted(given: list[str] | None) -> list[str]:
+    return [s.strip() for s in given or [] if s and s.strip()]
+
+
+def _read_directory(employee_ids: set[str], reporter: Any | None
+                    ) -> tuple[dict[str, Person], Person | None]:
+    """The people these employee ids name, and the reporter's own entry: one query for the
+    form's every field and the reporter."""
+    if not employee_ids and reporter is None:
+        return {}, None
+    match = Q(employee_id__in=employee_ids)
+    if reporter is not None:
+        match |= Q(user_id=reporter.pk)
+    found = list(Person.objects.filter(match).order_by())
+    by_id = {p.employee_id: p for p in found if p.employee_id in employee_ids}
+    own = next((p for p in found if reporter is not None and p.user_id == reporter.pk), None)
+    return by_id, own
+
+
+def _people(field: str, given: list[str], by_id: dict[str, Person],
+            errors: dict[str, list[str]]) -> tuple[list[Person], list[str]]:
+    """Directory people by employee id (``by_id``, read beforehand for every field); anything
+    else is kept as a name the reporter typed."""
     if len(given) > SUBJECTS_MAX:
         errors[field] = [gettext("Name at most %(count)s people.") % {"count": SUBJECTS_MAX}]
-    wanted = [s.strip() for s in given if s and s.strip()]
-    people = {p.employee_id: p for p in Person.objects.filter(employee_id__in=wanted)}
+    wanted = _wanted(given)
+    people = {e: by_id[e] for e in wanted if e in by_id}
     typed = [s for s in wanted if s not in people]
     if any(len(name) > 200 for name in typed):
         errors.setdefault(field, []).append(gettext("A name is longer than 200 characters."))
@@ -130,13 +155,41 @@ def _tell_audit_committee(complaint: Complaint, conflicted: Conflicted) -> None:
     ])
 
 
-def _route_around_hr(complaint: Complaint, conflicted: Conflicted) -> bool:
+def _hr_clear(complaint: Complaint) -> bool:
+    """Whether an active HR handler (reviewer or lead) other than the reporter is not
+    conflicted on the complaint: one EXISTS over the conflicts just written, instead of
+    loading every handler to learn it."""
+    reporter_id = complaint.reporter_user_id
+    row = execute_prepared(_hr_clear_sql(reporter_id is not None), [
+        HR_REVIEWER, HR_LEAD, *([reporter_id] if reporter_id is not None else []),
+        complaint.pk])
+    return bool(row and row[0])
+
+
+@lru_cache(maxsize=2)
+def _hr_clear_sql(has_reporter: bool) -> str:
+    # Raw and prepared on PostgreSQL: the ORM compiled this query on every filing, and
+    # PostgreSQL planned it, for several times what running it costs. Conflicted as
+    # complaints.conflicts has it: named by account, or by the account's directory person.
+    user = get_user_model()
+    member = user.groups.through._meta.db_table  # type: ignore[attr-defined]
+    not_reporter = "AND u.id <> %s " if has_reporter else ""
+    return (f"SELECT EXISTS (SELECT 1 FROM {user._meta.db_table} u "  # noqa: S608
+            f"JOIN {member} m ON m.user_id = u.id "
+            f"JOIN {Group._meta.db_table} g ON g.id = m.group_id "
+            f"WHERE u.is_active AND g.name IN (%s, %s) {not_reporter}"
+            f"AND NOT EXISTS (SELECT 1 FROM {Conflict._meta.db_table} k "
+            f"WHERE k.complaint_id = %s AND (k.user_id = u.id OR k.person_id = "
+            f"(SELECT p.id FROM {Person._meta.db_table} p WHERE p.user_id = u.id))))")
+
+
+def _route_around_hr(complaint: Complaint) -> bool:
     """When every HR handler is conflicted (the accused's chain runs through HR, say), the
     case goes to compliance from the start: a compliance officer who is not conflicted is
     assigned and told. Returns whether it was routed."""
-    if any(_staff_in(role, complaint, conflicted) for role in (HR_REVIEWER, HR_LEAD)):
+    if _hr_clear(complaint):
         return False
-    officers = _staff_in(COMPLIANCE_OFFICER, complaint, conflicted)
+    officers = _staff_in(COMPLIANCE_OFFICER, complaint, conflicted_on(complaint))
     if not officers:
         # Compliance reads every case it is not conflicted on, and the deadlines escalate
         # it further if nobody acts: the case is not lost, only unassigned.
@@ -175,20 +228,24 @@ def complaint_submit(
     Audits ``complaint.submitted`` (category, severity, counts, routing; never the text).
     Raises ``InvalidInput`` with field-by-field messages.
     """
+    anonymous = anonymous or reporter is None or not getattr(reporter, "is_authenticated", False)
     errors = _validate(category, summary, narrative, occurred_at)
-    people, typed = _people("subjects", list(subjects or []), errors)
-    seen_people, seen_typed = _people("witnesses", list(witnesses or []), errors)
-    named_people, unknown = _people("conflicted", list(conflicted or []), errors)
+    given = {"subjects": list(subjects or []), "witnesses": list(witnesses or []),
+             "conflicted": list(conflicted or [])}
+    by_id, reporter_person = _read_directory(
+        {e for entries in given.values() for e in _wanted(entries)},
+        None if anonymous else reporter)
+    people, typed = _people("subjects", given["subjects"], by_id, errors)
+    seen_people, seen_typed = _people("witnesses", given["witnesses"], by_id, errors)
+    named_people, unknown = _people("conflicted", given["conflicted"], by_id, errors)
     # Keeping someone away can only be done to someone the directory knows: say so, rather
     # than let the reporter believe a name nobody could match will be kept out.
     for name in unknown:
         errors.setdefault("conflicted", []).append(gettext(
             "No one in the directory is called %(name)s. Check the spelling, or write their "
             "employee id or work email address.") % {"name": name})
-    named = [p.employee_id for p in named_people]
     if errors:
         raise InvalidInput(errors)
-    anonymous = anonymous or reporter is None or not getattr(reporter, "is_authenticated", False)
     receipt_key = new_receipt_key() if anonymous else None
     key_hash = receipt_key_hash(receipt_key) if receipt_key else ""  # before any lock
 
@@ -201,43 +258,72 @@ def complaint_submit(
     )
     if not anonymous:
         complaint.reporter_user = reporter
-        complaint.reporter_person = Person.objects.filter(user=reporter).first()
-    with transaction.atomic():
-        for _ in range(5):
-            try:
-                with transaction.atomic():
-                    complaint.save(force_insert=True)
-                break
-            except IntegrityError:  # a reference collision: one in 10^11, draw again
-                complaint.pk = None
-                complaint.reference = new_reference()
-        else:
-            raise RuntimeError("could not draw a free complaint reference")
-        Subject.objects.bulk_create(
+        complaint.reporter_person = reporter_person
+    for _ in range(5):
+        try:
+            _file(complaint, people, typed, seen_people, seen_typed, named_people)
+            break
+        except IntegrityError:
+            # A reference collision (one in 10^11) fails the insert, and on PostgreSQL the
+            # transaction with it: the whole filing is tried again under a new reference,
+            # rather than paying a savepoint round trip on every filing for the rare case.
+            if not Complaint.objects.filter(reference=complaint.reference).exists():
+                raise
+            complaint.pk = None
+            complaint.reference = new_reference()
+    else:
+        raise RuntimeError("could not draw a free complaint reference")
+    return Filed(complaint=complaint, receipt_key=receipt_key)
+
+
+def _inserts(rows: list[Subject | Witness]) -> list[audit.Write]:
+    """The INSERTs of these new rows, compiled by the ORM (so they follow the models) but
+    not run: they go to the database with the filing's audit event."""
+    writes = []
+    for model in (Subject, Witness):
+        objs: list[Model] = [row for row in rows if type(row) is model]
+        if objs:
+            query = InsertQuery(model)
+            query.insert_values([f for f in model._meta.concrete_fields if not f.primary_key],
+                                objs)
+            writes += [audit.Write(sql, params) for sql, params
+                       in query.get_compiler(DEFAULT_DB_ALIAS).as_sql()]
+    return writes
+
+
+def _file(complaint: Complaint, people: list[Person], typed: list[str],
+          seen_people: list[Person], seen_typed: list[str], named: list[Person]) -> None:
+    """The filing's one transaction.
+
+    The subjects, witnesses and first deadline need nothing read back, so they are handed
+    to the audit append, which on PostgreSQL sends them with the event and the COMMIT in
+    one round trip.
+    """
+    now = complaint.submitted_at
+    writes: list[audit.Write] = []
+    with audit.final_append() as final, transaction.atomic():
+        complaint.save(force_insert=True)
+        writes += _inserts(
             [Subject(complaint=complaint, person=p) for p in people]
             + [Subject(complaint=complaint, name_given=name) for name in typed]
-        )
-        Witness.objects.bulk_create(
-            [Witness(complaint=complaint, person=p) for p in seen_people]
-            + [Witness(complaint=complaint, name_given=name) for name in seen_typed]
-        )
-        deadlines_follow(complaint=complaint, before="", after=complaint.state,
-                         now=complaint.submitted_at)
-        conflicts_refresh(complaint_ids=[complaint.pk], now=complaint.submitted_at)
-        named_found = conflicts_name(complaint=complaint, employee_ids=named,
-                                     now=complaint.submitted_at) if named else 0
-        who = conflicted_on(complaint)
-        routed = _route_around_hr(complaint, who)
-        if category in AUDIT_COMMITTEE_CATEGORIES:
-            _tell_audit_committee(complaint, who)
-        actor = (ReporterPrincipal(complaint.pk, complaint.reference) if anonymous else reporter)
-        audit.record(
+            + [Witness(complaint=complaint, person=p) for p in seen_people]
+            + [Witness(complaint=complaint, name_given=name) for name in seen_typed])
+        deadlines_follow(complaint=complaint, before="", after=complaint.state, now=now,
+                         writes=writes)
+        conflicts_start(complaint=complaint, subject_ids=[p.pk for p in people],
+                        named_ids=[p.pk for p in named], now=now)
+        routed = _route_around_hr(complaint)
+        if complaint.category in AUDIT_COMMITTEE_CATEGORIES:
+            _tell_audit_committee(complaint, conflicted_on(complaint))
+        anonymous = complaint.anonymous
+        actor = (ReporterPrincipal(complaint.pk, complaint.reference) if anonymous
+                 else complaint.reporter_user)
+        final.record(
             action=Action.COMPLAINT_SUBMITTED, actor=actor, target=complaint,
-            to_state=complaint.state,
-            payload={"category": category, "severity": complaint.severity,
+            to_state=complaint.state, writes=writes,
+            payload={"category": complaint.category, "severity": complaint.severity,
                      "subjects": len(people) + len(typed),
                      "witnesses": len(seen_people) + len(seen_typed), "anonymous": anonymous,
-                     **({"named_conflicted": named_found} if named else {}),
+                     **({"named_conflicted": len(named)} if named else {}),
                      **({"routed_to": "compliance"} if routed else {})},
         )
-    return Filed(complaint=complaint, receipt_key=receipt_key)
