@@ -4,13 +4,15 @@ notification uses.
 Conflicted for a complaint (DESIGN.md): every subject, everyone above a subject in the
 management chain at any depth, anyone who declares a conflict, and anyone the reporter
 names. They are kept as ``Conflict`` rows (complaints/services/conflicts.py writes them),
-so a check is one indexed lookup and a queue excludes them with one NOT EXISTS.
+so a check is one indexed lookup and a queue excludes them with indexed NOT EXISTS.
 """
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import reduce
 from typing import TYPE_CHECKING, Any
 
 from django.db import connection
@@ -68,20 +70,31 @@ def conflicted_on(complaint: Complaint) -> Conflicted:
     return conflicted_many([complaint.pk])[complaint.pk]
 
 
-def conflict_filter(user: Any) -> Q:
-    """Matches the Conflict rows that name this user (by account or directory person)."""
-    person_id = person_id_of(user)
-    match = Q(user_id=user.pk)
-    if person_id is not None:
-        match |= Q(person_id=person_id)
-    return match
-
-
-def conflicted_exists(user: Any) -> Exists:
-    """For a queryset of complaints: True where this user is conflicted."""
+def _named(user: Any) -> list[Exists]:
+    """For a queryset of complaints, one EXISTS per way this user can be named by a Conflict
+    row: by account, and by the directory person linked to it. Two rather than one over an
+    OR of both: each is answered from its own index (conflict_user, conflict_person), where
+    the OR has to read every conflict row of every case it looks at."""
     from complaints.models import Conflict
 
-    return Exists(Conflict.objects.filter(conflict_filter(user), complaint_id=OuterRef("pk")))
+    named = [Exists(Conflict.objects.filter(user_id=user.pk, complaint_id=OuterRef("pk")))]
+    person_id = person_id_of(user)
+    if person_id is not None:
+        named.append(Exists(Conflict.objects.filter(person_id=person_id,
+                                                    complaint_id=OuterRef("pk"))))
+    return named
+
+
+def conflicted_exists(user: Any) -> Q:
+    """For a queryset of complaints: true where this user is conflicted."""
+    return reduce(operator.or_, map(Q, _named(user)))
+
+
+def not_conflicted(user: Any) -> Q:
+    """For a queryset of complaints: true where this user is not conflicted. A NOT EXISTS
+    for each way of being named, which PostgreSQL turns into anti-joins (a NOT over an OR of
+    them it can only test case by case)."""
+    return reduce(operator.and_, (~Q(named) for named in _named(user)))
 
 
 def conflict_exists_sql(complaint_id: str) -> str:

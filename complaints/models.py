@@ -166,6 +166,17 @@ class Complaint(FSMModelMixin, models.Model):
         indexes = [
             models.Index(fields=["state", "submitted_at"], name="complaint_state_submitted"),
             models.Index(fields=["assignee", "state"], name="complaint_assignee_state"),
+            # Used by complaints.selectors.staff_queue, for open cases only: the unassigned
+            # queue and its count (read from the index alone: it holds every column the
+            # need-to-know filter and the queue filters look at) and the user's own cases.
+            models.Index(fields=["assignee", "state", "co_owner", "escalation_level",
+                                 "category", "severity", "reporter_user", "id"],
+                         name="complaint_open_assignee",
+                         condition=models.Q(state__in=sorted(OPEN_STATES))),
+            # Used by complaints.selectors.staff_queue: open cases co-owned by the user.
+            models.Index(fields=["co_owner"], name="complaint_open_co_owner",
+                         condition=models.Q(co_owner__isnull=False,
+                                            state__in=sorted(OPEN_STATES))),
             # Used by complaints.services.retention: ended cases not yet purged.
             models.Index(fields=["ended_at"], name="complaint_purge_due",
                          condition=models.Q(purged_at=None, ended_at__isnull=False)),
@@ -336,6 +347,14 @@ class Investigation(models.Model):
     approved_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
                                     on_delete=models.PROTECT, related_name="+")
     approved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            # An investigator's cases, read from the index alone (the "mine" queue and who
+            # may see a case): an investigator may hold tens of thousands over the years.
+            models.Index(fields=["investigator", "complaint"],
+                         name="investigation_investigator"),
+        ]
 
     def __str__(self) -> str:
         return f"investigation of {self.complaint_id}"

@@ -68,8 +68,13 @@ def queue(request: HttpRequest) -> HttpResponse:
     found = staff_queue(request.user, name=name, page=request.GET.get("page", 1),
                         category=filters["category"], severity=filters["severity"],
                         state=filters["state"])
+    # Labels looked up once per page: get_FOO_display builds a dict of every choice, and
+    # translates every label to do so, for each row.
+    category_names, state_names = dict(Category.choices), dict(State.choices)
+    rows = [(c, category_names.get(c.category, c.category), state_names.get(c.state, c.state))
+            for c in found.page]
     return render(request, "complaints/staff/queue.html", {
-        "queue": found, "queues": QUEUES, "filters": filters,
+        "queue": found, "rows": rows, "queues": QUEUES, "filters": filters,
         "categories": Category.choices, "severities": Severity.choices,
         "states": State.choices,
         # Acknowledging is one click from the queue (the service still checks each case).

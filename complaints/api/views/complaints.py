@@ -115,7 +115,7 @@ class ComplaintListView(ApiView):
             count, counts = queue.page.paginator.count, queue.counts
             results = [{"reference": c.reference, "state": c.state, "category": c.category,
                         "severity": c.severity, "escalation_level": c.escalation_level,
-                        "assignee": c.assignee.username if c.assignee else None,
+                        "assignee": c.assignee_username,
                         "submitted_at": c.submitted_at, "next_due": c.next_due}
                        for c in page_of(rows, page, size)]
         else:
