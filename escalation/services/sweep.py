@@ -95,7 +95,7 @@ def sweep(*, now: datetime | None = None, batch_size: int | None = None, dry_run
     try:
         while batch := _due(now, batch_size * workers, skip):
             result.passes += 1
-            done_before = result.escalated + result.replies_expired
+            done_before = result.escalated + result.replies_expired, len(skip)
             staff = staff or _staff_by_role()  # read once, and only when something is due
             expired = sorted({cid for _, cid, kind in batch if kind == Kind.REPORTER_REPLY})
             for cid in expired:
@@ -113,9 +113,8 @@ def sweep(*, now: datetime | None = None, batch_size: int | None = None, dry_run
                 result.escalated += sum(escalate(chunk) for chunk in chunks)
             else:
                 result.escalated += sum(pool.map(escalate, chunks))
-            if result.escalated + result.replies_expired == done_before:
-                # Everything due is held by handlers' transactions right now (SKIP LOCKED):
-                # leave it to the next sweep rather than spin on it.
+            if (result.escalated + result.replies_expired, len(skip)) == done_before:
+                # Nothing done and nothing newly left aside: never spin on the same rows.
                 break
     finally:
         if pool is not None:
@@ -135,12 +134,12 @@ def _escalate_isolating(chunk: list[int], now: datetime, policies: Policies,
                         staff: dict[str, list[Any]], skip: set[int],
                         result: SweepResult) -> int:
     try:
-        return _escalate_batch(chunk, now, policies, staff)
+        return _escalate_batch(chunk, now, policies, staff, skip)
     except Exception:  # noqa: BLE001 - isolate the case that breaks the batch
         escalated = 0
         for cid in chunk:
             escalated += _safely(
-                lambda cid=cid: _escalate_batch([cid], now, policies, staff),
+                lambda cid=cid: _escalate_batch([cid], now, policies, staff, skip),
                 cid, skip, result) or 0
         return escalated
 
@@ -189,7 +188,7 @@ def _claim(complaint_ids: list[int], now: datetime) -> list[tuple[int, int, str,
 
 
 def _escalate_batch(complaint_ids: list[int], now: datetime, policies: Policies,
-                    staff: dict[str, list[Any]]) -> int:
+                    staff: dict[str, list[Any]], skip: set[int]) -> int:
     """Escalate these complaints one level each, in one transaction.
 
     Changes: the missed deadlines (closed as escalated), each complaint's escalation level,
@@ -205,6 +204,10 @@ def _escalate_batch(complaint_ids: list[int], now: datetime, policies: Policies,
         if connection.features.has_select_for_update_skip_locked:
             locked_q = locked_q.select_for_update(skip_locked=True, of=("self",))
         locked = {c.pk: c for c in locked_q}
+        # Held by a handler or by another sweep (on this host or another): left to whoever
+        # holds them, or to the next sweep, while this one carries on with the rest of
+        # what is due instead of stopping.
+        skip.update(set(complaint_ids) - locked.keys())
         if not locked:
             return 0
         claimed = _claim(sorted(locked), now)

@@ -126,3 +126,38 @@ def test_a_sweep_leaves_a_case_a_handler_holds_and_does_not_spin(committed_db: N
     # The next sweep gets it, catching up from level 1 (it was missed a month ago).
     assert sweep(now=timezone.now()).escalated >= 1
     assert Escalation.objects.filter(complaint=complaint).order_by("pk").first().level == 1
+
+
+def test_a_sweep_carries_on_past_cases_held_by_others(committed_db: None) -> None:
+    """What a handler or another sweep holds is left to them; the rest of what is due is
+    still escalated by this sweep (two sweeps at once share the work, neither stops)."""
+    import threading
+
+    from django.db import connections, transaction
+
+    UserFactory(username="lead", roles=[roles.HR_LEAD])
+    held, *free = overdue_complaints(3)
+    # The held case is the first due, so it fills the first batch.
+    Deadline.objects.filter(complaint=held).update(due_at=timezone.now() - timedelta(days=40))
+    holding, release = threading.Event(), threading.Event()
+
+    def handler() -> None:
+        try:
+            with transaction.atomic():
+                Complaint.objects.select_for_update().get(pk=held.pk)
+                holding.set()
+                release.wait(timeout=30)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=handler)
+    thread.start()
+    assert holding.wait(timeout=10)
+    result = sweep(now=timezone.now(), batch_size=1, workers=1)
+    release.set()
+    thread.join(timeout=30)
+    assert not Escalation.objects.filter(complaint=held).exists()
+    assert set(Escalation.objects.values_list("complaint_id", flat=True)) == {
+        c.pk for c in free}
+    assert result.failed == []
+    assert verify().intact
