@@ -228,9 +228,10 @@ def main() -> None:  # noqa: C901 - one linear script
     parser.add_argument("--beats", type=int, default=1,
                         help="beat processes (production runs one; 2 shows a second is "
                              "harmless)")
-    parser.add_argument("--no-pump", action="store_true",
-                        help="no extra delivery wake-ups: only the sweep's and beat's (shows "
-                             "how slowly a backlog drains; raise the timeout with it)")
+    parser.add_argument("--pump", action="store_true",
+                        help="keep one extra delivery wake-up per pool process queued (the "
+                             "app's own wake-ups are the sweep's, beat's and a delivery "
+                             "task's after a full batch)")
     parser.add_argument("--prove-checks", action="store_true",
                         help="record every 97th mail twice, as a double delivery would be: "
                              "the run must then report duplicates and exit 2")
@@ -375,7 +376,7 @@ def main() -> None:  # noqa: C901 - one linear script
                         escalations=size["escalations"], beat_seconds=args.beat_seconds,
                         beats=args.beats, quiet_limit=size["quiet_limit"],
                         timeout=size["timeout"], label=f"{count}-worker-rep{rep + 1}",
-                        pump_wakeups=not args.no_pump))
+                        pump_wakeups=args.pump))
             report["mail_check"] = scaleout_checks.check_all_mail(url, work)
 
         log("audit verify() over the whole chain")

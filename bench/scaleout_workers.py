@@ -263,8 +263,8 @@ def run_config(*, url: str, dbname: str, redis_url: str, base_env: dict[str, str
     result: dict[str, Any] = {"label": label, "workers": workers, "concurrency": concurrency,
                               "pool_processes": workers * concurrency, "beats": beats,
                               "beat_seconds": beat_seconds}
-    # Without the pump (--no-pump), delivery waits on what production has: one wake-up per
-    # committed sweep batch, and beat's ticks.
+    # Without the pump (the default), delivery runs on what production has: one wake-up per
+    # committed sweep batch, beat's ticks, and a delivery task's own after a full batch.
     pump = Pump(redis_url, workers * concurrency if pump_wakeups else 0)
     result["pump"] = pump_wakeups
     try:

@@ -105,6 +105,15 @@ else:
     # without it, after a PostgreSQL restart or failover every worker answers its next
     # request with a 500 on its dead connection, and that request may be someone's report.
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # Statements that ran DB_PREPARE_THRESHOLD times on a connection are prepared by psycopg
+    # (which needs server-side parameter binding): the queue pages' and a filing's queries
+    # cost PostgreSQL more to plan than to run. Behind PgBouncer in transaction mode this
+    # needs PgBouncer 1.21 or later with max_prepared_statements; DB_PREPARE_THRESHOLD=0
+    # turns it off.
+    _prepare_after = env.int("DB_PREPARE_THRESHOLD", default=3)
+    DATABASES["default"]["OPTIONS"] = (
+        {"server_side_binding": True, "prepare_threshold": _prepare_after}
+        if _prepare_after > 0 else {})
     # Test databases are UTF-8 even on a cluster made under another locale.
     DATABASES["default"]["TEST"] = {"TEMPLATE": "template0", "CHARSET": "UTF8"}
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
