@@ -673,6 +673,12 @@ def run_all(ctx: Context, report: dict[str, Any], connections: int) -> None:
         log(f"4. queue pages as HR reviewers, {reads} workers (the ceiling's best)")
         for queue in ("mine", "unassigned", "overdue"):
             m[f"queue_{queue}"] = measure(ctx, f"queue_{queue}", workers=reads, **common)
+        # Then one connection per worker: the page's own latency, with no request waiting
+        # behind another (the 16-connection runs above measure how many the server can
+        # take, and their latency is mostly the queue in front of the workers).
+        for queue in ("mine", "unassigned", "overdue"):
+            m[f"queue_{queue}_unqueued"] = measure(ctx, f"queue_{queue}", workers=reads,
+                                                   **{**common, "connections": reads})
         if not args.skip_profile:
             log("4. EXPLAIN ANALYZE of the queue pages' statements")
             report["queue_plans"] = explain_queue_pages(ctx.reviewer)
