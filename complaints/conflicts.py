@@ -51,14 +51,22 @@ def person_id_of(user: Any) -> int | None:
         return None
 
 
-def conflicted_many(complaint_ids: Iterable[int]) -> dict[int, Conflicted]:
-    """For each complaint, who is conflicted on it: one query for any number of cases."""
+def conflicted_many(complaint_ids: Iterable[int], *,
+                    among: Iterable[Any] | None = None) -> dict[int, Conflicted]:
+    """For each complaint, who is conflicted on it: one query for any number of cases.
+
+    With ``among`` (users), only whether those users are conflicted is answered, and only
+    their rows are read: the sweep asks about the few senior staff it may escalate to, not
+    about everyone in each case's management chain."""
     from complaints.models import Conflict
 
     result = {cid: Conflicted() for cid in complaint_ids}
-    rows = Conflict.objects.filter(complaint_id__in=list(result)).values_list(
-        "complaint_id", "person_id", "user_id")
-    for cid, person_id, user_id in rows:
+    wanted = Conflict.objects.filter(complaint_id__in=list(result))
+    if among is not None:
+        users = list(among)
+        people = [p for p in map(person_id_of, users) if p is not None]
+        wanted = wanted.filter(Q(user_id__in=[u.pk for u in users]) | Q(person_id__in=people))
+    for cid, person_id, user_id in wanted.values_list("complaint_id", "person_id", "user_id"):
         if person_id is not None:
             result[cid].person_ids.add(person_id)
         if user_id is not None:

@@ -92,10 +92,6 @@ class Deadline(models.Model):
             # by due time. Partial, so it stays small however many closed deadlines pile up.
             models.Index(fields=["due_at"], name="deadline_due_running",
                          condition=Q(closed_at=None, paused_at=None)),
-            # Used by the staff queues to sort cases by their next running deadline: one
-            # index-only probe per case.
-            models.Index(fields=["complaint", "due_at"], name="deadline_running_by_case",
-                         condition=Q(closed_at=None, paused_at=None)),
         ]
 
     def __str__(self) -> str:

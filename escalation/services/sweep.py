@@ -216,7 +216,8 @@ def _escalate_batch(complaint_ids: list[int], now: datetime, policies: Policies,
             by_complaint[cid].append((deadline_id, kind, _aware(due_at)))
         if not by_complaint:
             return 0
-        conflicted = conflicted_many(by_complaint)
+        conflicted = conflicted_many(by_complaint, among={u for people in staff.values()
+                                                          for u in people})
         # The reporters (told from level 2) and the assignees being replaced (reminded).
         users = _users({uid for cid in by_complaint for uid in
                         (locked[cid].reporter_user_id, locked[cid].assignee_id)

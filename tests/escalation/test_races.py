@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.db import connections, transaction
 from django.utils import timezone
 
 from audit.models import AuditEvent
@@ -94,14 +99,9 @@ def test_a_handler_acknowledging_while_the_sweep_escalates_one_outcome(
     assert verify().intact
 
 
-def test_a_sweep_leaves_a_case_a_handler_holds_and_does_not_spin(committed_db: None) -> None:
-    import threading
-    import time
-
-    from django.db import connections, transaction
-
-    UserFactory(username="lead", roles=[roles.HR_LEAD])
-    complaint = overdue_complaints(1)[0]
+@contextmanager
+def held_by_a_handler(complaint: Complaint) -> Iterator[None]:
+    """The complaint's row locked by another connection (a handler mid-step) meanwhile."""
     holding, release = threading.Event(), threading.Event()
 
     def handler() -> None:
@@ -116,11 +116,20 @@ def test_a_sweep_leaves_a_case_a_handler_holds_and_does_not_spin(committed_db: N
     thread = threading.Thread(target=handler)
     thread.start()
     assert holding.wait(timeout=10)
-    started = time.monotonic()
-    result = sweep(now=timezone.now())
-    elapsed = time.monotonic() - started
-    release.set()
-    thread.join(timeout=30)
+    try:
+        yield
+    finally:
+        release.set()
+        thread.join(timeout=30)
+
+
+def test_a_sweep_leaves_a_case_a_handler_holds_and_does_not_spin(committed_db: None) -> None:
+    UserFactory(username="lead", roles=[roles.HR_LEAD])
+    complaint = overdue_complaints(1)[0]
+    with held_by_a_handler(complaint):
+        started = time.monotonic()
+        result = sweep(now=timezone.now())
+        elapsed = time.monotonic() - started
     assert (result.escalated, result.passes) == (0, 1)
     assert elapsed < 5
     # The next sweep gets it, catching up from level 1 (it was missed a month ago).
@@ -131,31 +140,12 @@ def test_a_sweep_leaves_a_case_a_handler_holds_and_does_not_spin(committed_db: N
 def test_a_sweep_carries_on_past_cases_held_by_others(committed_db: None) -> None:
     """What a handler or another sweep holds is left to them; the rest of what is due is
     still escalated by this sweep (two sweeps at once share the work, neither stops)."""
-    import threading
-
-    from django.db import connections, transaction
-
     UserFactory(username="lead", roles=[roles.HR_LEAD])
     held, *free = overdue_complaints(3)
     # The held case is the first due, so it fills the first batch.
     Deadline.objects.filter(complaint=held).update(due_at=timezone.now() - timedelta(days=40))
-    holding, release = threading.Event(), threading.Event()
-
-    def handler() -> None:
-        try:
-            with transaction.atomic():
-                Complaint.objects.select_for_update().get(pk=held.pk)
-                holding.set()
-                release.wait(timeout=30)
-        finally:
-            connections.close_all()
-
-    thread = threading.Thread(target=handler)
-    thread.start()
-    assert holding.wait(timeout=10)
-    result = sweep(now=timezone.now(), batch_size=1, workers=1)
-    release.set()
-    thread.join(timeout=30)
+    with held_by_a_handler(held):
+        result = sweep(now=timezone.now(), batch_size=1, workers=1)
     assert not Escalation.objects.filter(complaint=held).exists()
     assert set(Escalation.objects.values_list("complaint_id", flat=True)) == {
         c.pk for c in free}
