@@ -105,12 +105,15 @@ else:
     # without it, after a PostgreSQL restart or failover every worker answers its next
     # request with a 500 on its dead connection, and that request may be someone's report.
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-    # Statements that ran DB_PREPARE_THRESHOLD times on a connection are prepared by psycopg
-    # (which needs server-side parameter binding): the queue pages' and a filing's queries
-    # cost PostgreSQL more to plan than to run. Behind PgBouncer in transaction mode this
-    # needs PgBouncer 1.21 or later with max_prepared_statements; DB_PREPARE_THRESHOLD=0
-    # turns it off.
-    _prepare_after = env.int("DB_PREPARE_THRESHOLD", default=3)
+    # DB_PREPARE_THRESHOLD=N: statements that ran N times on a connection are prepared by
+    # psycopg (which needs server-side parameter binding). The queue pages' and a filing's
+    # queries cost PostgreSQL more to plan than to run: 3 took signed-in filings from about
+    # 270 to 310 a second (bench/README.md). Off by default, because with server-side
+    # binding a statement takes at most 65,535 parameters and Django does not split long
+    # IN lists: a directory import or reorganisation of more than 65,535 people would fail.
+    # Behind PgBouncer in transaction mode it needs PgBouncer 1.21 or later with
+    # max_prepared_statements.
+    _prepare_after = env.int("DB_PREPARE_THRESHOLD", default=0)
     DATABASES["default"]["OPTIONS"] = (
         {"server_side_binding": True, "prepare_threshold": _prepare_after}
         if _prepare_after > 0 else {})

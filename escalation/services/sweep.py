@@ -53,6 +53,9 @@ class SweepResult:
                 "passes": self.passes, "failed": len(self.failed)}
 
 
+# Cases set aside in one sweep (held by handlers or another sweep) before it stops.
+SKIP_LIMIT = 20_000
+
 def _due(now: datetime, limit: int, skip: set[int]) -> list[tuple[int, int, str]]:
     # Served by the partial index deadline_due_running (closed_at IS NULL AND paused_at IS
     # NULL, on due_at).
@@ -115,6 +118,10 @@ def sweep(*, now: datetime | None = None, batch_size: int | None = None, dry_run
                 result.escalated += sum(pool.map(escalate, chunks))
             if (result.escalated + result.replies_expired, len(skip)) == done_before:
                 # Nothing done and nothing newly left aside: never spin on the same rows.
+                break
+            if len(skip) > SKIP_LIMIT:
+                # Mostly cases another sweep is escalating right now; rather than send an
+                # ever longer NOT IN, leave the rest to the next sweep (beat's next tick).
                 break
     finally:
         if pool is not None:
@@ -216,12 +223,15 @@ def _escalate_batch(complaint_ids: list[int], now: datetime, policies: Policies,
             by_complaint[cid].append((deadline_id, kind, _aware(due_at)))
         if not by_complaint:
             return 0
-        conflicted = conflicted_many(by_complaint, among={u for people in staff.values()
-                                                          for u in people})
         # The reporters (told from level 2) and the assignees being replaced (reminded).
         users = _users({uid for cid in by_complaint for uid in
                         (locked[cid].reporter_user_id, locked[cid].assignee_id)
                         if uid is not None})
+        # Whether anyone the sweep may tell is conflicted: the senior staff and the
+        # assignees it would remind.
+        told = {u for people in staff.values() for u in people}
+        told |= {users[a] for cid in by_complaint if (a := locked[cid].assignee_id) in users}
+        conflicted = conflicted_many(by_complaint, among=told)
         plan = _Plan(now)
         for cid, missed in by_complaint.items():
             plan.escalate(locked[cid], missed, conflicted[cid], staff, policies, users)
@@ -236,7 +246,10 @@ def _aware(value: datetime | str) -> datetime:
 
 
 def _users(user_ids: set[int]) -> dict[int, Any]:
-    return get_user_model().objects.in_bulk(list(user_ids)) if user_ids else {}
+    if not user_ids:
+        return {}
+    return {u.pk: u for u in get_user_model().objects.filter(pk__in=user_ids)
+            .select_related("person")}
 
 
 _COMPLAINT = Complaint._meta.db_table
@@ -299,7 +312,8 @@ class _Plan:
         assignee_id, co_owner_id = complaint.assignee_id, complaint.co_owner_id
         if level == 1 and owner is not None:
             previous = users.get(assignee_id or 0)
-            if previous is not None and previous.pk != owner.pk:
+            if previous is not None and previous.pk != owner.pk and not conflicted.includes(
+                    previous):
                 self.notes.append(notifications.build(
                     kind=Notification.Kind.REMINDER, complaint=complaint, now=self.now,
                     recipient=previous))

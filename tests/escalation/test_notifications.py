@@ -117,3 +117,22 @@ def test_a_full_delivery_batch_queues_the_next_at_once(hr_lead: Any,
     assert tasks.deliver_notifications() == {"sent": 1, "failed": 0}
     assert len(woken) == 1  # the outbox is empty: nothing more is queued
     assert len(mail.outbox) == 3
+
+
+@pytest.mark.django_db
+def test_while_every_send_fails_no_next_batch_is_queued(hr_lead: Any,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    from escalation import tasks
+
+    for _ in range(2):
+        queue(hr_lead)
+    monkeypatch.setattr(tasks, "DELIVERY_BATCH", 2)
+    woken: list[int] = []
+    monkeypatch.setattr(tasks.deliver_notifications, "delay", lambda: woken.append(1))
+
+    def refuse(self: Any, fail_silently: bool = False) -> int:
+        raise ConnectionRefusedError("smtp down")
+
+    monkeypatch.setattr("django.core.mail.EmailMessage.send", refuse)
+    assert tasks.deliver_notifications() == {"sent": 0, "failed": 2}
+    assert woken == []  # beat's ticks pace the retries

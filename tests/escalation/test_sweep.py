@@ -143,6 +143,24 @@ def test_the_previous_assignee_is_reminded_when_the_case_moves(
     assert len(told(ladder["hr_reviewer"], Notification.Kind.REMINDER)) == 1
 
 
+def test_a_conflicted_previous_assignee_is_not_reminded(
+    reporter: Any, ladder: dict[str, Any]
+) -> None:
+    from complaints.models import Conflict
+
+    with time_machine.travel(MONDAY, tick=False) as clock:
+        complaint = file(reporter)
+        services.complaint_acknowledge(complaint=complaint, actor=ladder["hr_reviewer"])
+        # Conflicted since (say, a directory change not yet applied to the assignment).
+        Conflict.objects.create(complaint=complaint, user=ladder["hr_reviewer"],
+                                source=Conflict.Source.DECLARED, created_at=MONDAY)
+        clock.move_to(MONDAY + timedelta(days=3, minutes=1))
+        sweep()
+    complaint.refresh_from_db()
+    assert complaint.assignee == ladder["hr_lead"]
+    assert told(ladder["hr_reviewer"], Notification.Kind.REMINDER) == []
+
+
 def test_after_a_week_of_downtime_the_sweep_climbs_the_missed_levels_in_order(
     reporter: Any, ladder: dict[str, Any]
 ) -> None:
