@@ -68,6 +68,34 @@ def db_url(server_url: str, name: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment))
 
 
+def postgres_settings(server_url: str, names: tuple[str, ...]) -> tuple[str, dict[str, str]]:
+    """PostgreSQL's version and these settings, recorded with each run; exits saying what to
+    run when the server does not answer."""
+    import psycopg
+
+    try:
+        with psycopg.connect(server_url, connect_timeout=5) as conn:
+            version = conn.execute("SHOW server_version").fetchone()[0]
+            found = dict(conn.execute("SELECT name, setting FROM pg_settings "
+                                      "WHERE name = ANY(%s)", [list(names)]).fetchall())
+    except psycopg.OperationalError as exc:
+        raise SystemExit(f"PostgreSQL is not reachable ({exc}); run `make services`") from None
+    return version, found
+
+
+def redis_client(redis_url: str) -> Any:
+    """A Redis client that has answered; exits saying what to run when Redis does not."""
+    import redis
+
+    broker = redis.Redis.from_url(redis_url, socket_connect_timeout=3)
+    try:
+        broker.ping()
+    except redis.RedisError as exc:
+        raise SystemExit(f"Redis at {redis_url} is not reachable ({exc}); "
+                         "run `make services`") from None
+    return broker
+
+
 def pg_env(url: str) -> dict[str, str]:
     """libpq environment for psql/pgbench from a postgres:// URL."""
     parts = urlsplit(url)
@@ -673,18 +701,9 @@ def main() -> None:
     os.environ["DATABASE_URL"] = tx_url
     run_started = time.perf_counter()
 
-    import psycopg
-
-    try:
-        with psycopg.connect(args.server_url, connect_timeout=5) as conn:
-            server_version = conn.execute("SHOW server_version").fetchone()[0]
-            pg_settings = dict(conn.execute(
-                "SELECT name, setting FROM pg_settings WHERE name IN ('synchronous_commit', "
-                "'fsync', 'shared_buffers', 'wal_sync_method', 'max_connections', "
-                "'full_page_writes')").fetchall())
-    except psycopg.OperationalError as exc:
-        raise SystemExit(
-            f"PostgreSQL is not reachable ({exc}); run `make services` first") from None
+    server_version, pg_settings = postgres_settings(args.server_url, (
+        "synchronous_commit", "fsync", "shared_buffers", "wal_sync_method", "max_connections",
+        "full_page_writes"))
 
     background = background_load()
     if background > 10:

@@ -43,7 +43,9 @@ from audit_bench import (  # noqa: E402 - bench/ is on the path only from here
     db_url,
     git_revision,
     log,
+    postgres_settings,
     recreate_database,
+    redis_client,
     verdict,
 )
 from helpdesk_site import (  # noqa: E402
@@ -663,23 +665,9 @@ def main() -> None:  # noqa: C901 - one linear script
     os.environ["DATABASE_URL"] = large_url
     run_started = time.perf_counter()
 
-    import psycopg
-    import redis
-
-    try:
-        with psycopg.connect(args.server_url, connect_timeout=5) as conn:
-            server_version = conn.execute("SHOW server_version").fetchone()[0]
-            pg_settings = dict(conn.execute(
-                "SELECT name, setting FROM pg_settings WHERE name IN ('synchronous_commit', "
-                "'fsync', 'shared_buffers', 'work_mem', 'max_wal_size')").fetchall())
-    except psycopg.OperationalError as exc:
-        raise SystemExit(f"PostgreSQL is not reachable ({exc}); run `make services`") from None
-    broker = redis.Redis.from_url(args.redis_url, socket_connect_timeout=3)
-    try:
-        broker.ping()
-    except redis.RedisError as exc:
-        raise SystemExit(f"Redis at {args.redis_url} is not reachable ({exc}); "
-                         "run `make services`") from None
+    server_version, pg_settings = postgres_settings(args.server_url, (
+        "synchronous_commit", "fsync", "shared_buffers", "work_mem", "max_wal_size"))
+    broker = redis_client(args.redis_url)
     broker_keys_before = set(broker.keys("*"))
     queue_before = broker.llen("celery") if b"celery" in broker_keys_before else 0
 

@@ -45,7 +45,14 @@ for _path in (str(ROOT), str(BENCH)):
 import scaleout_checks  # noqa: E402 - bench/ is on the path only from here
 import scaleout_web  # noqa: E402
 import scaleout_workers  # noqa: E402
-from audit_bench import background_load, db_url, git_revision, log  # noqa: E402
+from audit_bench import (  # noqa: E402
+    background_load,
+    db_url,
+    git_revision,
+    log,
+    postgres_settings,
+    redis_client,
+)
 from escalation_bench import sql  # noqa: E402
 
 from bench.web import data, server  # noqa: E402
@@ -286,24 +293,14 @@ def main() -> None:  # noqa: C901 - one linear script
     atexit.register(server.stop_all)
     started = time.perf_counter()
 
-    import psycopg
     import redis
 
-    try:
-        with psycopg.connect(args.server_url, connect_timeout=5) as conn:
-            server_version = conn.execute("SHOW server_version").fetchone()[0]
-            pg_settings = dict(conn.execute(
-                "SELECT name, setting FROM pg_settings WHERE name IN ('synchronous_commit', "
-                "'fsync', 'shared_buffers', 'max_connections', 'jit')").fetchall())
-    except psycopg.OperationalError as exc:
-        raise SystemExit(f"PostgreSQL is not reachable ({exc}); run `make services`") from None
-    broker = redis.Redis.from_url(args.redis_url, socket_connect_timeout=3)
-    try:
-        if broker.dbsize():
-            raise SystemExit(f"the Redis db {args.redis_url} is not empty: workers would take "
-                             "someone else's messages; pick another --redis-url")
-    except redis.RedisError as exc:
-        raise SystemExit(f"Redis at {args.redis_url} is not reachable ({exc})") from None
+    server_version, pg_settings = postgres_settings(args.server_url, (
+        "synchronous_commit", "fsync", "shared_buffers", "max_connections", "jit"))
+    broker = redis_client(args.redis_url)
+    if broker.dbsize():
+        raise SystemExit(f"the Redis db {args.redis_url} is not empty: workers would take "
+                         "someone else's messages; pick another --redis-url")
     if not data.database_exists(args.server_url, args.source):
         raise SystemExit(f"{args.source} does not exist: build it once with "
                          "`.venv/bin/python bench/web_load.py --quick` (about 7 minutes)")

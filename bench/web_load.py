@@ -54,6 +54,8 @@ from audit_bench import (  # noqa: E402 - bench/ is on the path only from here
     db_url,
     git_revision,
     log,
+    postgres_settings,
+    redis_client,
 )
 from escalation_bench import BackendCpu, sql, wait_quiet  # noqa: E402
 from helpdesk_site import DEFAULT_HELPDESK_VENV  # noqa: E402
@@ -522,22 +524,9 @@ def main() -> None:
     atexit.register(server.stop_all)
     run_started = time.perf_counter()
 
-    import psycopg
-    import redis
-
-    try:
-        with psycopg.connect(args.server_url, connect_timeout=5) as conn:
-            server_version = conn.execute("SHOW server_version").fetchone()[0]
-            pg_settings = dict(conn.execute(
-                "SELECT name, setting FROM pg_settings WHERE name IN ('synchronous_commit', "
-                "'fsync', 'shared_buffers', 'work_mem', 'max_connections', 'jit')").fetchall())
-    except psycopg.OperationalError as exc:
-        raise SystemExit(f"PostgreSQL is not reachable ({exc}); run `make services`") from None
-    broker = redis.Redis.from_url(args.redis_url, socket_connect_timeout=3)
-    try:
-        broker.ping()
-    except redis.RedisError as exc:
-        raise SystemExit(f"Redis at {args.redis_url} is not reachable ({exc})") from None
+    server_version, pg_settings = postgres_settings(args.server_url, (
+        "synchronous_commit", "fsync", "shared_buffers", "work_mem", "max_connections", "jit"))
+    broker = redis_client(args.redis_url)
     redis_keys_before = set(broker.keys("*"))
     queue_before = broker.llen("celery") if b"celery" in redis_keys_before else 0
 

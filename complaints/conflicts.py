@@ -105,16 +105,16 @@ def not_conflicted(user: Any) -> Q:
     return reduce(operator.and_, (~Q(named) for named in _named(user)))
 
 
-def conflict_exists_sql(complaint_id: str) -> str:
-    """SQL that is true when the user whose id is bound twice (``%s``, ``%s``) is
-    conflicted on the complaint ``complaint_id`` (a column or a placeholder): named by
-    account, or by the directory person linked to that account."""
+def conflict_exists_sql(complaint_id: str, user_id: str = "%s") -> str:
+    """SQL that is true when the user ``user_id`` is conflicted on the complaint
+    ``complaint_id`` (each a column or a placeholder; a placeholder user is bound twice):
+    named by account, or by the directory person linked to that account."""
     from complaints.models import Conflict, Person
 
     conflict, person = Conflict._meta.db_table, Person._meta.db_table
     return (f"EXISTS (SELECT 1 FROM {conflict} k WHERE k.complaint_id = {complaint_id} "  # noqa: S608
-            f"AND (k.user_id = %s OR k.person_id = (SELECT p.id FROM {person} p "
-            f"WHERE p.user_id = %s)))")
+            f"AND (k.user_id = {user_id} OR k.person_id = (SELECT p.id FROM {person} p "
+            f"WHERE p.user_id = {user_id})))")
 
 
 def remember(complaint: Complaint, user_id: int, conflicted: bool) -> None:

@@ -18,14 +18,13 @@ from django.utils.translation import gettext
 from audit import services as audit
 from audit.actions import Action
 from audit.services import execute_prepared
-from complaints.conflicts import Conflicted, conflicted_on
+from complaints.conflicts import Conflicted, conflict_exists_sql, conflicted_on
 from complaints.errors import InvalidInput
 from complaints.models import (
     AUDIT_COMMITTEE_CATEGORIES,
     CRITICAL_CATEGORIES,
     Category,
     Complaint,
-    Conflict,
     Person,
     Severity,
     Subject,
@@ -169,8 +168,7 @@ def _hr_clear(complaint: Complaint) -> bool:
 @lru_cache(maxsize=2)
 def _hr_clear_sql(has_reporter: bool) -> str:
     # Raw and prepared on PostgreSQL: the ORM compiled this query on every filing, and
-    # PostgreSQL planned it, for several times what running it costs. Conflicted as
-    # complaints.conflicts has it: named by account, or by the account's directory person.
+    # PostgreSQL planned it, for several times what running it costs.
     user = get_user_model()
     member = user.groups.through._meta.db_table  # type: ignore[attr-defined]
     not_reporter = "AND u.id <> %s " if has_reporter else ""
@@ -178,9 +176,7 @@ def _hr_clear_sql(has_reporter: bool) -> str:
             f"JOIN {member} m ON m.user_id = u.id "
             f"JOIN {Group._meta.db_table} g ON g.id = m.group_id "
             f"WHERE u.is_active AND g.name IN (%s, %s) {not_reporter}"
-            f"AND NOT EXISTS (SELECT 1 FROM {Conflict._meta.db_table} k "
-            f"WHERE k.complaint_id = %s AND (k.user_id = u.id OR k.person_id = "
-            f"(SELECT p.id FROM {Person._meta.db_table} p WHERE p.user_id = u.id))))")
+            f"AND NOT {conflict_exists_sql('%s', 'u.id')})")
 
 
 def _route_around_hr(complaint: Complaint) -> bool:
