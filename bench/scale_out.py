@@ -145,7 +145,8 @@ def print_report(report: dict[str, Any]) -> None:
         a = _pick([r for r in web if r["hosts"] == 1], "ok_per_s")
         b = _pick([r for r in web if r["hosts"] == 2], "ok_per_s")
         w = s["web"]
-        rows.append((f"web: signed-in filings/s, {a['workers']} workers, {a['connections']} conns",
+        rows.append((f"web: signed-in filings/s, {a['workers']} vs {b['workers']} workers, "
+                     f"{a['connections']} conns",
                      f"{w['one_host_ok_per_s']:,.0f}", f"{w['two_hosts_ok_per_s']:,.0f}",
                      f"{w['ratio']:.2f}x", "two: " + " + ".join(
                          f"{h['ok_per_s']:,.0f}" for h in b["per_host"]) + " per host"))
@@ -224,7 +225,11 @@ def main() -> None:  # noqa: C901 - one linear script
     parser.add_argument("--web-seconds", type=float, help="seconds of each measured web run")
     parser.add_argument("--warmup", type=float, help="seconds of load before each web run")
     parser.add_argument("--web-workers", type=int, default=4,
-                        help="gunicorn workers in all (one host: all; two: half each)")
+                        help="gunicorn workers in all (one host: all; two: half each); "
+                             "with --web-per-host, on each host")
+    parser.add_argument("--web-per-host", action="store_true",
+                        help="--web-workers is per host: the second host adds its workers "
+                             "to the first's (one process against two with --web-workers 1)")
     parser.add_argument("--connections", type=int, default=16,
                         help="wrk connections in all (two hosts: half each)")
     parser.add_argument("--web-reps", type=int, help="repetitions of the web pair")
@@ -356,13 +361,15 @@ def main() -> None:  # noqa: C901 - one linear script
                              "runs": []}
             db_connections.close_all()
             log(f"1. web: signed-in filings, {args.web_workers} workers and "
-                f"{args.connections} connections on one host, then split over two")
+                f"{args.connections} connections on one host, then "
+                + ("as many again on a second host" if args.web_per_host
+                   else "split over two"))
             for rep in range(size["web_reps"]):
                 for hosts in ((1, 2) if rep % 2 == 0 else (2, 1)):
                     report["web"]["runs"].append(scaleout_web.measure(
                         ctx, hosts, workers=args.web_workers, connections=args.connections,
                         seconds=size["web_seconds"], warmup=size["warmup"],
-                        quiet_limit=size["quiet_limit"]))
+                        quiet_limit=size["quiet_limit"], per_host=args.web_per_host))
 
         if not args.skip_workers:
             moved = scaleout_workers.push_open_deadlines_out(url)

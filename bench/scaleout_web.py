@@ -124,9 +124,13 @@ def extra_checks(url: str, before: dict[str, int]) -> dict[str, Any]:
 
 
 def measure(ctx: WebContext, hosts: int, *, workers: int, connections: int, seconds: float,
-            warmup: float, quiet_limit: float) -> dict[str, Any]:
+            warmup: float, quiet_limit: float, per_host: bool = False) -> dict[str, Any]:
     """Signed-in filings against ``hosts`` gunicorn masters sharing ``workers`` workers and
-    ``connections`` wrk connections equally, one wrk per host, all at once."""
+    ``connections`` wrk connections equally, one wrk per host, all at once. With
+    ``per_host``, every host has ``workers`` workers of its own: a second host adds
+    processes instead of splitting them."""
+    if per_host:
+        workers *= hosts
     if workers % hosts or connections % hosts:
         raise SystemExit(f"--web-workers and --connections must divide by {hosts}")
     chosen = ctx.hosts[:hosts]

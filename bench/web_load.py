@@ -104,6 +104,8 @@ SCENARIOS = {
     **{f"queue_{q}": Scenario(f"queue_{q}", 200, "GET /staff/ 200",
                               marker=f'href="?queue={q}" aria-current="page"')
        for q in ("mine", "unassigned", "overdue")},
+    # Any of the three, as a team of reviewers moves between them.
+    "queue_team": Scenario("queue_team", 200, "GET /staff/ 200", marker='aria-current="page"'),
     "helpdesk_file": Scenario("helpdesk_file", 302, SUCCESS_ACCESS, location=SUCCESS_LOCATION,
                               writes=True, helpdesk=True),
 }
@@ -216,7 +218,8 @@ def check_writes(scenario: Scenario, name: str, growth: dict[str, Any], access: 
 
 def measure(ctx: Context, name: str, *, workers: int, connections: int, seconds: float,
             warmup: float, conn_max_age: int = 60, extra_env: dict[str, str] | None = None,
-            hooks: bool = False, quiet_limit: float | None = None) -> dict[str, Any]:
+            hooks: bool = False, quiet_limit: float | None = None, think_ms: float = 0
+            ) -> dict[str, Any]:
     scenario = SCENARIOS[name]
     helpdesk = ctx.helpdesk if scenario.helpdesk else None
     if helpdesk:
@@ -236,7 +239,7 @@ def measure(ctx: Context, name: str, *, workers: int, connections: int, seconds:
         return server.run_wrk(ctx.wrk, ctx.port, requests, expect_status=scenario.status,
                               expect_location=scenario.location,
                               expect_marker=scenario.marker, seconds=duration,
-                              connections=connections)
+                              connections=connections, think_ms=think_ms)
 
     gun = server.Gunicorn(ctx.port, workers, env, hooks=hooks, **options)
     try:
@@ -269,7 +272,7 @@ def measure(ctx: Context, name: str, *, workers: int, connections: int, seconds:
     lat = result["latency_us"]
     out: dict[str, Any] = {
         "scenario": name, "workers": workers, "connections": connections,
-        "conn_max_age": conn_max_age, "seconds": round(duration, 2),
+        "think_ms": think_ms, "conn_max_age": conn_max_age, "seconds": round(duration, 2),
         "requests": result["requests"], "ok": ok, "errors": n - ok + socket_errors,
         "statuses": result["statuses"], "socket_errors": result["socket_errors"],
         "ok_per_s": round(ok / duration, 1),
@@ -307,6 +310,7 @@ def measure(ctx: Context, name: str, *, workers: int, connections: int, seconds:
                                            access["counts"], wrk_ok, connections)
     cpu = out["cpu_ms_per_request"]
     log(f"  {name}, {workers} workers, {connections} connections"
+        + (f", {think_ms:g} ms think time" if think_ms else "")
         + (f", CONN_MAX_AGE={conn_max_age}" if conn_max_age != 60 else "")
         + f": {out['ok_per_s']:,.0f} ok/s, p50 {out['latency_ms']['p50']} p95 "
           f"{out['latency_ms']['p95']} p99 {out['latency_ms']['p99']} ms, errors "
@@ -482,6 +486,8 @@ def main() -> None:
     parser.add_argument("--employees", type=int, default=1000,
                         help="employees signed in for filing")
     parser.add_argument("--reviewers", type=int, default=40, help="HR reviewers signed in")
+    parser.add_argument("--think-ms", type=float, default=1000,
+                        help="mean think time between a reviewer's pages in the team run")
     for name in ("ceiling", "signed-in", "anonymous", "queues", "profile", "verify"):
         parser.add_argument(f"--skip-{name}", action="store_true")
     parser.add_argument("--skip-helpdesk", action="store_true",
@@ -658,6 +664,10 @@ def run_all(ctx: Context, report: dict[str, Any], connections: int) -> None:
         m["ceiling_persistent"] = [measure(ctx, "read", workers=w, **common) for w in sweep]
     reads = best_of(m["ceiling_persistent"])["workers"] if m.get("ceiling_persistent") \
         else sweep[0]
+    if not args.skip_ceiling:
+        log(f"1. ceiling, bare: the same view without any middleware, {reads} workers")
+        m["ceiling_bare"] = measure(ctx, "read", workers=reads,
+                                    extra_env={"BENCH_WEB_BARE": "1"}, **common)
     if not args.skip_queues:
         log(f"4. queue pages as HR reviewers, {reads} workers (the ceiling's best)")
         for queue in ("mine", "unassigned", "overdue"):
@@ -668,6 +678,14 @@ def run_all(ctx: Context, report: dict[str, Any], connections: int) -> None:
         for queue in ("mine", "unassigned", "overdue"):
             m[f"queue_{queue}_unqueued"] = measure(ctx, f"queue_{queue}", workers=reads,
                                                    **{**common, "connections": reads})
+        # Then a team at work: one connection per reviewer, each moving between its three
+        # queues with a think time between pages (exponential, mean --think-ms).
+        team = report["actors"]["reviewers"]
+        log(f"4. queue pages as a team: {team} reviewers, {args.think_ms:g} ms mean think "
+            f"time, {reads} workers")
+        m["queue_team"] = measure(ctx, "queue_team", workers=reads,
+                                  **{**common, "connections": team},
+                                  think_ms=args.think_ms)
         if not args.skip_profile:
             log("4. EXPLAIN ANALYZE of the queue pages' statements")
             report["queue_plans"] = explain_queue_pages(ctx.reviewer)

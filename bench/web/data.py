@@ -442,6 +442,10 @@ def write_requests(directory: Path, actors: Actors, origin: str, count: int = 20
                   {**BROWSER_HEADERS, "Cookie": _cookie(visitor),
                    "Referer": f"{origin}/staff/"})
             for visitor in actors.reviewers]
+    # A team at work: every reviewer's three queues, one reviewer after another.
+    files["queue_team"] = [line for lines in zip(
+        *(files[f"queue_{queue}"] for queue in ("mine", "unassigned", "overdue")), strict=True)
+        for line in lines]
     directory.mkdir(parents=True, exist_ok=True)
     paths = {}
     for kind, lines in files.items():

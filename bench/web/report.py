@@ -31,6 +31,8 @@ def summarise(report: dict[str, Any]) -> dict[str, Any]:
         best = best_of(m["ceiling_persistent"])
         out["ceiling_persistent_per_s"] = best["ok_per_s"]
         out["ceiling_persistent_workers"] = best["workers"]
+    if m.get("ceiling_bare"):
+        out["ceiling_bare_per_s"] = m["ceiling_bare"]["ok_per_s"]
     if m.get("ceiling_conn_max_age_0"):
         out["ceiling_conn_max_age_0_per_s"] = m["ceiling_conn_max_age_0"]["ok_per_s"]
     if m.get("file_signed_in"):
@@ -57,6 +59,13 @@ def summarise(report: dict[str, Any]) -> dict[str, Any]:
                     k: run["latency_ms"][k] for k in ("p50", "p95", "p99")}}
                 out["targets"][f"{key}_p95_lt_100ms"] = (
                     run["latency_ms"]["p95"] < TARGET_QUEUE_P95_MS)
+    team = m.get("queue_team")
+    if team:
+        out["queue_team"] = {"per_s": team["ok_per_s"], "connections": team["connections"],
+                             "think_ms": team["think_ms"], **{
+                                 k: team["latency_ms"][k] for k in ("p50", "p95", "p99")}}
+        out["targets"]["queue_team_p95_lt_100ms"] = (
+            team["latency_ms"]["p95"] < TARGET_QUEUE_P95_MS and not team["errors"])
     if report.get("chain"):
         out["targets"]["chain_intact"] = report["chain"]["intact"]
     out.update(_helpdesk_summary(report))
@@ -117,6 +126,8 @@ def print_report(report: dict[str, Any]) -> None:
     m = report["measurements"]
     for run in m.get("ceiling_persistent", []):
         rows.append(_row(run, "ceiling, persistent connections"))
+    if m.get("ceiling_bare"):
+        rows.append(_row(m["ceiling_bare"], "ceiling, bare view (no middleware)"))
     if m.get("ceiling_conn_max_age_0"):
         rows.append(_row(m["ceiling_conn_max_age_0"], "ceiling, CONN_MAX_AGE=0"))
     for run in m.get("file_signed_in", []):
@@ -133,6 +144,12 @@ def print_report(report: dict[str, Any]) -> None:
             if run:
                 rows.append(_row(run, f"queue page ?queue={name}{how}", "p95<100 ms: " +
                                  verdict(run["latency_ms"]["p95"] < TARGET_QUEUE_P95_MS)))
+    if m.get("queue_team"):
+        run = m["queue_team"]
+        rows.append(_row(run, f"queue pages, a team: {run['think_ms']:g} ms think time",
+                         "p95<100 ms, no error: " + verdict(
+                             run["latency_ms"]["p95"] < TARGET_QUEUE_P95_MS
+                             and not run["errors"])))
     if m.get("helpdesk_file"):
         run = m["helpdesk_file"]
         rows.append(_row(run, "helpdesk 2.6.1 public filings",

@@ -34,6 +34,7 @@ _ACCESS_LINE = re.compile(r'"(?P<method>[A-Z]+) (?P<path>\S+) HTTP/[\d.]+" (?P<s
                           r'\S+ (?P<ms>\d+)ms')
 HOOKS = ROOT / "bench" / "web" / "gunicorn_hooks.py"
 LUA = ROOT / "bench" / "web" / "load.lua"
+PACED = ROOT / "bench" / "web" / "paced.py"
 
 CHILDREN: list[subprocess.Popen[bytes]] = []
 
@@ -252,14 +253,21 @@ def ensure_wrk() -> tuple[str, str]:
 
 
 def run_wrk(wrk: str, port: int, requests: Path, *, expect_status: int, expect_location: str,
-            expect_marker: str, seconds: float, connections: int, threads: int = 2
-            ) -> dict[str, Any]:
-    """One wrk run; its result (bench/web/load.lua's JSON) and its own CPU seconds."""
+            expect_marker: str, seconds: float, connections: int, threads: int = 2,
+            think_ms: float = 0) -> dict[str, Any]:
+    """One wrk run; its result (bench/web/load.lua's JSON) and its own CPU seconds. With
+    ``think_ms``, bench/web/paced.py instead: ``connections`` people, each waiting a random
+    think time of that mean before each request, on a connection of its own."""
     threads = max(1, min(threads, connections))
     command = [wrk, "-t", str(threads), "-c", str(connections), "-d", f"{seconds:g}s",
                "--timeout", "10s", "-s", str(LUA), f"http://127.0.0.1:{port}",
                "--", str(requests), str(expect_status), expect_location or "-",
                expect_marker or "-"]
+    marker = "WRK_JSON "
+    if think_ms:
+        command = [sys.executable, str(PACED), str(port), str(requests), str(expect_status),
+                   expect_marker or "-", str(connections), f"{think_ms:g}", f"{seconds:g}"]
+        marker = "PACED_JSON "
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         proc = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=err,
                                 start_new_session=True)
@@ -270,10 +278,10 @@ def run_wrk(wrk: str, port: int, requests: Path, *, expect_status: int, expect_l
         out.seek(0)
         err.seek(0)
         text, errors = out.read(), err.read()
-    lines = [line for line in text.splitlines() if line.startswith("WRK_JSON ")]
+    lines = [line for line in text.splitlines() if line.startswith(marker)]
     if proc.returncode != 0 or not lines:
         raise RuntimeError(f"wrk failed ({proc.returncode}): {text[-2000:]} {errors[-2000:]}")
-    result = json.loads(lines[-1][len("WRK_JSON "):])
+    result = json.loads(lines[-1][len(marker):])
     result["cpu_seconds"] = usage.ru_utime + usage.ru_stime
     result["command"] = " ".join(command)
     return result
