@@ -678,8 +678,8 @@ def run_all(ctx: Context, report: dict[str, Any], connections: int) -> None:
         for queue in ("mine", "unassigned", "overdue"):
             m[f"queue_{queue}_unqueued"] = measure(ctx, f"queue_{queue}", workers=reads,
                                                    **{**common, "connections": reads})
-        # Then a team at work: one connection per reviewer, each moving between its three
-        # queues with a think time between pages (exponential, mean --think-ms).
+        # Then a team at work: each reviewer moves between its three queues with a think
+        # time between pages (exponential, mean --think-ms), through bench/web/paced.py.
         team = report["actors"]["reviewers"]
         log(f"4. queue pages as a team: {team} reviewers, {args.think_ms:g} ms mean think "
             f"time, {reads} workers")
