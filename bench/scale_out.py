@@ -362,8 +362,8 @@ def main() -> None:  # noqa: C901 - one linear script
             db_connections.close_all()
             log(f"1. web: signed-in filings, {args.web_workers} workers and "
                 f"{args.connections} connections on one host, then "
-                + ("as many again on a second host" if args.web_per_host
-                   else "split over two"))
+                + (f"{args.web_workers} workers on each of two hosts, the connections split"
+                   if args.web_per_host else "both split over two hosts"))
             for rep in range(size["web_reps"]):
                 for hosts in ((1, 2) if rep % 2 == 0 else (2, 1)):
                     report["web"]["runs"].append(scaleout_web.measure(

@@ -162,11 +162,11 @@ def measure(ctx: WebContext, hosts: int, *, workers: int, connections: int, seco
             gun.cleanup()
 
     status = str(SCENARIO.status)
-    per_host = []
+    host_rows = []
     for host, result, access, c0, c1 in zip(chosen, results, accesses, cpu0, cpu1, strict=True):
         duration = result["duration_us"] / 1e6
         ok = result["statuses"].get(status, 0)
-        per_host.append({
+        host_rows.append({
             "host": host.name, "port": host.port, "workers": per_workers,
             "connections": per_connections, "wrk_threads": threads,
             "requests": result["requests"], "ok": ok, "ok_per_s": round(ok / duration, 1),
@@ -178,11 +178,11 @@ def measure(ctx: WebContext, hosts: int, *, workers: int, connections: int, seco
             "workers_restarted": sorted(set(c1) ^ set(c0)),
             "access_log": access["counts"],
         })
-    requests = sum(h["requests"] for h in per_host)
-    ok = sum(h["ok"] for h in per_host)
+    requests = sum(h["requests"] for h in host_rows)
+    ok = sum(h["ok"] for h in host_rows)
     socket_errors = sum(sum(r["socket_errors"].values()) for r in results)
     duration = max(r["duration_us"] for r in results) / 1e6
-    gunicorn_cpu = sum(h["gunicorn_cpu_s"] for h in per_host)
+    gunicorn_cpu = sum(h["gunicorn_cpu_s"] for h in host_rows)
     wrk_cpu = sum(r["cpu_seconds"] for r in results)
     n = max(requests, 1)
     counts: Counter[str] = Counter()
@@ -203,9 +203,9 @@ def measure(ctx: WebContext, hosts: int, *, workers: int, connections: int, seco
         "latency_ms": {
             # Two wrk processes cannot pool their histograms: the median is the mean of the
             # hosts' medians weighted by requests, the tail the worse host's.
-            "p50": round(sum(h["latency_ms"]["p50"] * h["requests"] for h in per_host) / n, 2),
-            "p99": max(h["latency_ms"]["p99"] for h in per_host),
-            "max": max(h["latency_ms"]["max"] for h in per_host)},
+            "p50": round(sum(h["latency_ms"]["p50"] * h["requests"] for h in host_rows) / n, 2),
+            "p99": max(h["latency_ms"]["p99"] for h in host_rows),
+            "max": max(h["latency_ms"]["max"] for h in host_rows)},
         "cpu_ms_per_request": {
             "gunicorn": round(1000 * gunicorn_cpu / n, 3),
             "postgres_backends_of_this_db": round(1000 * backend_cpu / n, 3),
@@ -215,14 +215,14 @@ def measure(ctx: WebContext, hosts: int, *, workers: int, connections: int, seco
             "other": round(1000 * (machine["machine_busy_cpu_s"] - gunicorn_cpu
                                    - machine["postgres_cpu_s"] - wrk_cpu) / n, 3)},
         "machine_busy_pct": round(machine["machine_busy_pct"], 1),
-        "quiet_before": quiet, "per_host": per_host,
+        "quiet_before": quiet, "per_host": host_rows,
         "warmup": {"seconds": warmup, "ok": wrk_ok - ok},
         "gunicorn_commands": [" ".join(g.command) for g in guns],
         "db_check": db_check,
     }
     cpu = out["cpu_ms_per_request"]
     log(f"  {hosts} host(s) x {per_workers} workers, {connections} connections: "
-        f"{out['ok_per_s']:,.0f} ok/s (" + " + ".join(f"{h['ok_per_s']:,.0f}" for h in per_host)
+        f"{out['ok_per_s']:,.0f} ok/s (" + " + ".join(f"{h['ok_per_s']:,.0f}" for h in host_rows)
         + f"), p50 {out['latency_ms']['p50']} p99 {out['latency_ms']['p99']} ms, errors "
           f"{out['errors']}; CPU/req gunicorn {cpu['gunicorn']} pg {cpu['postgres_all']} wrk "
           f"{cpu['wrk']} other {cpu['other']} ms; machine {out['machine_busy_pct']:.0f}% busy; "

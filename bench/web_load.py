@@ -487,7 +487,8 @@ def main() -> None:
                         help="employees signed in for filing")
     parser.add_argument("--reviewers", type=int, default=40, help="HR reviewers signed in")
     parser.add_argument("--think-ms", type=float, default=1000,
-                        help="mean think time between a reviewer's pages in the team run")
+                        help="mean think time between a reviewer's pages in the team run "
+                             "(above 0)")
     for name in ("ceiling", "signed-in", "anonymous", "queues", "profile", "verify"):
         parser.add_argument(f"--skip-{name}", action="store_true")
     parser.add_argument("--skip-helpdesk", action="store_true",
@@ -508,6 +509,8 @@ def main() -> None:
         help="cache and Celery broker of the server under test (a scratch Redis db; keys "
              "the run adds are deleted afterwards)")
     args = parser.parse_args()
+    if args.think_ms <= 0:
+        parser.error("--think-ms must be above 0 (the team run paces its reviewers)")
 
     size = dict(SIZES["quick" if args.quick else "full"])
     if args.duration:

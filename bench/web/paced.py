@@ -1,12 +1,18 @@
 """A paced load: people who read a page before they ask for the next one.
 
-    python bench/web/paced.py PORT REQUESTS_FILE EXPECT_STATUS EXPECT_MARKER USERS THINK_MS SECONDS
+    python bench/web/paced.py PORT REQUESTS_FILE EXPECT_STATUS EXPECT_LOCATION EXPECT_MARKER \
+        USERS THINK_MS SECONDS
 
-Each of USERS simulated people waits a think time (exponentially distributed, mean THINK_MS;
-the first wait too, so they do not all start at once), then opens a connection, sends the
-next request of REQUESTS_FILE (bench/web/load.lua's format: method, path, body, then header
-name and value pairs, tab-separated) and reads the whole response; then thinks again.
-Latency runs from the connect to the last byte of the response.
+REQUESTS_FILE (bench/web/load.lua's format: method, path, body, then header name and value
+pairs, tab-separated) is cut into USERS equal runs of consecutive lines, one per simulated
+person: the team file (bench/web/data.py) holds each reviewer's three queue pages in a
+row, so each person is one reviewer going round their own queues. A person waits a think
+time (exponentially distributed, mean THINK_MS; the first wait too, so they do not all
+start at once), then opens a connection, sends their next request and reads the whole
+response; then thinks again. Latency runs from the connect to the last byte of the
+response. A response with the expected status still counts as unexpected when its
+Location does not start with EXPECT_LOCATION or its body lacks EXPECT_MARKER ("-" turns
+either check off), as in load.lua.
 
 wrk cannot do this against gunicorn's sync workers: its think time (a Lua ``delay()``)
 passes on a connection it has already opened, and a sync worker that accepted that
@@ -29,7 +35,7 @@ import sys
 import time
 
 
-def _requests(path: str) -> list[bytes]:
+def _requests(path: str, port: int) -> list[bytes]:
     out = []
     with open(path) as handle:
         for line in handle:
@@ -39,7 +45,7 @@ def _requests(path: str) -> list[bytes]:
             fields = line.split("\t")
             method, target, body = fields[0], fields[1], fields[2].encode()
             headers = dict(zip(fields[3::2], fields[4::2], strict=True))
-            headers.update({"Host": "127.0.0.1", "Connection": "close"})
+            headers.update({"Host": f"127.0.0.1:{port}", "Connection": "close"})
             if body:
                 headers["Content-Length"] = str(len(body))
             head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
@@ -47,25 +53,42 @@ def _requests(path: str) -> list[bytes]:
     return out
 
 
-async def _main(port: int, requests: list[bytes], status: int, marker: bytes, users: int,
-                think_s: float, seconds: float) -> dict[str, object]:
+def _verdict(response: bytes, status: int, location: bytes, marker: bytes) -> str:
+    """The response's key in the counts, as load.lua's response() makes it."""
+    code = response[9:12].decode(errors="replace") if response[:5] == b"HTTP/" else "?"
+    if code != str(status):
+        return code
+    head, _, body = response.partition(b"\r\n\r\n")
+    if location:
+        found = [line.split(b":", 1)[1].strip() for line in head.split(b"\r\n")[1:]
+                 if line.lower().startswith(b"location:")]
+        if not found or not found[0].startswith(location):
+            return code + " unexpected-location"
+    if marker and marker not in body:
+        return code + " marker-missing"
+    return code
+
+
+async def _main(port: int, requests: list[bytes], expect: tuple[int, bytes, bytes],
+                users: int, think_s: float, seconds: float) -> dict[str, object]:
     latencies: list[float] = []
     counts: dict[str, int] = {}
     errors = {"connect": 0, "read": 0, "write": 0, "timeout": 0}
-    position = 0
+    per = max(1, len(requests) // users)
     start = time.monotonic()
     stop = start + seconds
 
-    async def person(seed: int) -> None:
-        nonlocal position
-        rng = random.Random(seed)
+    async def person(i: int) -> None:
+        rng = random.Random(i)
+        mine = requests[i * per:(i + 1) * per] or requests[i % len(requests):][:1]
+        turn = 0
         while True:
             await asyncio.sleep(min(rng.expovariate(1 / think_s),
                                     max(0.0, stop - time.monotonic())))
             if time.monotonic() >= stop:
                 return
-            request = requests[position % len(requests)]
-            position += 1
+            request = mine[turn % len(mine)]
+            turn += 1
             began = time.monotonic()
             try:
                 reader, writer = await asyncio.wait_for(
@@ -74,22 +97,24 @@ async def _main(port: int, requests: list[bytes], status: int, marker: bytes, us
                 errors["connect"] += 1
                 continue
             try:
-                writer.write(request)
-                await writer.drain()
-                response = await asyncio.wait_for(reader.read(), 10)
-            except TimeoutError:
-                errors["timeout"] += 1
-                continue
-            except OSError:
-                errors["read"] += 1
-                continue
+                try:
+                    writer.write(request)
+                    await writer.drain()
+                except OSError:
+                    errors["write"] += 1
+                    continue
+                try:
+                    response = await asyncio.wait_for(reader.read(), 10)
+                except TimeoutError:
+                    errors["timeout"] += 1
+                    continue
+                except OSError:
+                    errors["read"] += 1
+                    continue
             finally:
                 writer.close()
             latencies.append(time.monotonic() - began)
-            code = response[9:12].decode(errors="replace") if response[:5] == b"HTTP/" else "?"
-            key = code
-            if code == str(status) and marker and marker not in response:
-                key += " marker-missing"
+            key = _verdict(response, *expect)
             counts[key] = counts.get(key, 0) + 1
 
     await asyncio.gather(*(person(i) for i in range(users)))
@@ -111,9 +136,10 @@ async def _main(port: int, requests: list[bytes], status: int, marker: bytes, us
 
 
 def main() -> None:
-    port, path, status, marker, users, think_ms, seconds = sys.argv[1:8]
-    result = asyncio.run(_main(int(port), _requests(path), int(status),
-                               b"" if marker == "-" else marker.encode(), int(users),
+    port, path, status, location, marker, users, think_ms, seconds = sys.argv[1:9]
+    expect = (int(status), b"" if location == "-" else location.encode(),
+              b"" if marker == "-" else marker.encode())
+    result = asyncio.run(_main(int(port), _requests(path, int(port)), expect, int(users),
                                float(think_ms) / 1000, float(seconds)))
     print("PACED_JSON " + json.dumps(result), flush=True)
 

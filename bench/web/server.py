@@ -256,8 +256,9 @@ def run_wrk(wrk: str, port: int, requests: Path, *, expect_status: int, expect_l
             expect_marker: str, seconds: float, connections: int, threads: int = 2,
             think_ms: float = 0) -> dict[str, Any]:
     """One wrk run; its result (bench/web/load.lua's JSON) and its own CPU seconds. With
-    ``think_ms``, bench/web/paced.py instead: ``connections`` people, each waiting a random
-    think time of that mean before each request, on a connection of its own."""
+    ``think_ms``, bench/web/paced.py instead: ``connections`` people, each with their own
+    run of the request file, waiting a random think time of that mean before each request
+    and sending it on a connection of its own."""
     threads = max(1, min(threads, connections))
     command = [wrk, "-t", str(threads), "-c", str(connections), "-d", f"{seconds:g}s",
                "--timeout", "10s", "-s", str(LUA), f"http://127.0.0.1:{port}",
@@ -266,7 +267,8 @@ def run_wrk(wrk: str, port: int, requests: Path, *, expect_status: int, expect_l
     marker = "WRK_JSON "
     if think_ms:
         command = [sys.executable, str(PACED), str(port), str(requests), str(expect_status),
-                   expect_marker or "-", str(connections), f"{think_ms:g}", f"{seconds:g}"]
+                   expect_location or "-", expect_marker or "-", str(connections),
+                   f"{think_ms:g}", f"{seconds:g}"]
         marker = "PACED_JSON "
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         proc = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=err,
