@@ -154,6 +154,12 @@ class Complaint(FSMModelMixin, models.Model):
     reopened_at = models.DateTimeField(null=True, blank=True)
     # Set when the retention period has passed and the case's personal data was erased.
     purged_at = models.DateTimeField(null=True, blank=True)
+    # When the earliest of the case's running clocks falls due (closed and paused ones left
+    # out); null when none runs. Kept by every write that starts, closes, pauses, resumes
+    # or re-times a deadline (escalation/services/deadlines.py and the sweep), in the same
+    # statement as the step's own complaint UPDATE, so the queues sort by a column and the
+    # unassigned queue's page is an index read however long that queue grows.
+    next_due_at = models.DateTimeField(null=True, blank=True, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -173,6 +179,11 @@ class Complaint(FSMModelMixin, models.Model):
                                  "category", "severity", "reporter_user", "id"],
                          name="complaint_open_assignee",
                          condition=models.Q(state__in=sorted(OPEN_STATES))),
+            # Used by complaints.selectors.staff_queue: the unassigned queue's page, in the
+            # queues' order (nearest deadline first), read from the index 25 rows at a time.
+            models.Index(fields=["next_due_at", "submitted_at", "id"],
+                         name="complaint_unassigned_due",
+                         condition=models.Q(assignee=None, state__in=sorted(OPEN_STATES))),
             # Used by complaints.selectors.staff_queue: open cases co-owned by the user.
             models.Index(fields=["co_owner"], name="complaint_open_co_owner",
                          condition=models.Q(co_owner__isnull=False,

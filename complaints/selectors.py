@@ -14,7 +14,6 @@ from django.db.models import (
     Count,
     F,
     Lookup,
-    Min,
     OuterRef,
     Prefetch,
     Q,
@@ -132,18 +131,17 @@ def staff_queue(user: Any, *, name: str = "mine", category: str = "", severity: 
         base = base.filter(state=state)
     queues = {queue: base.filter(_queue_q(user, queue, now)) for queue in QUEUES}
     counts = _counts(queues)
-    running = Deadline.objects.filter(complaint_id=OuterRef("pk"), closed_at=None,
-                                      paused_at=None)
     rows = (queues[name]
-            .annotate(next_due=Subquery(running.values("complaint_id")
-                                        .annotate(due=Min("due_at")).values("due")),
+            .annotate(next_due=F("next_due_at"),
                       # A subquery, not a join: PostgreSQL reads it for the page's rows
                       # only, after the sort, where a join is made for the whole queue.
                       assignee_username=Subquery(get_user_model().objects.filter(
                           pk=OuterRef("assignee_id")).values("username")))
             .only("reference", "category", "severity", "state", "escalation_level",
                   "submitted_at")
-            .order_by("next_due", "submitted_at", "pk"))
+            # Cases with no running clock last, on every database. The unassigned queue's
+            # page is read in this order from the index complaint_unassigned_due.
+            .order_by(F("next_due_at").asc(nulls_last=True), "submitted_at", "pk"))
     paginator = _CountedPaginator(rows, PAGE_SIZE, counts[name])
     return Queue(name=name, page=paginator.get_page(page), counts=counts, now=now)
 

@@ -36,8 +36,9 @@ from complaints.receipts import new_receipt_key, receipt_key_hash
 from complaints.roles import AUDIT_COMMITTEE, COMPLIANCE_OFFICER, HR_LEAD, HR_REVIEWER
 from complaints.services.conflicts import conflicts_start
 from escalation.models import Notification
+from escalation.policy import Policies
 from escalation.services import notifications
-from escalation.services.deadlines import deadlines_follow
+from escalation.services.deadlines import deadlines_follow, opening_due
 
 SUMMARY_MAX = 200
 NARRATIVE_MAX = 50_000
@@ -298,6 +299,9 @@ def _file(complaint: Complaint, people: list[Person], typed: list[str],
     now = complaint.submitted_at
     writes: list[audit.Write] = []
     with audit.final_append() as final, transaction.atomic():
+        # The deadline it starts with (deadlines_follow below) is known before the insert.
+        policies = Policies.current()  # one reading for both
+        complaint.next_due_at = opening_due(complaint, now, policies)
         complaint.save(force_insert=True)
         writes += _inserts(
             [Subject(complaint=complaint, person=p) for p in people]
@@ -305,7 +309,7 @@ def _file(complaint: Complaint, people: list[Person], typed: list[str],
             + [Witness(complaint=complaint, person=p) for p in seen_people]
             + [Witness(complaint=complaint, name_given=name) for name in seen_typed])
         deadlines_follow(complaint=complaint, before="", after=complaint.state, now=now,
-                         writes=writes)
+                         policies=policies, writes=writes)
         conflicts_start(complaint=complaint, subject_ids=[p.pk for p in people],
                         named_ids=[p.pk for p in named], now=now)
         routed = _route_around_hr(complaint)

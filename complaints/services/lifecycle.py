@@ -84,9 +84,11 @@ def _step(
         # The complaint's UPDATE and the clocks' statements run with the audit append, in
         # one statement (audit.record's ``writes``), which goes to the server with the
         # COMMIT (audit.final_append); only what must read runs before.
-        writes = [changed_write(locked, unchanged)]
-        deadlines_follow(complaint=locked, before=before, after=locked.state, now=now,
-                         outcome=deadline_outcome, writes=writes)
+        writes: list[audit.Write] = []
+        next_due = deadlines_follow(complaint=locked, before=before, after=locked.state,
+                                    now=now, outcome=deadline_outcome, writes=writes)
+        # First: its next_due_at is read before the clocks' statements change them.
+        writes.insert(0, changed_write(locked, unchanged, next_due))
         if after:
             after(locked, now)
         payload |= _reason_note(locked, actor, action, reason, now)

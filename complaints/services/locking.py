@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.models import Field
@@ -20,6 +20,9 @@ from django.utils import timezone
 from audit.services import Write, execute_prepared
 from complaints.conflicts import conflict_exists_sql, remember
 from complaints.models import Complaint
+
+if TYPE_CHECKING:
+    from escalation.services.deadlines import NextDue
 
 # What permissions and transitions read: the lock fetches only these, so a step neither
 # builds nor decrypts the whole complaint. Other fields load lazily if someone asks.
@@ -95,17 +98,21 @@ def snapshot(complaint: Complaint) -> dict[str, Any]:
 
 
 @lru_cache(maxsize=128)
-def _update_sql(vendor: str, names: Sequence[str]) -> str:
+def _update_sql(vendor: str, names: Sequence[str], next_due: str = "") -> str:
     sets = ", ".join(f"{_quote(_FIELDS[name].column)} = %s" for name in names)
+    if next_due:
+        sets += f", {_quote(_FIELDS['next_due_at'].column)} = {next_due}"
     return (f"UPDATE {_quote(Complaint._meta.db_table)} SET {sets} "  # noqa: S608
             f"WHERE {_quote(_FIELDS['id'].column)} = %s")
 
 
-def changed_write(complaint: Complaint, before: dict[str, Any]) -> Write:
+def changed_write(complaint: Complaint, before: dict[str, Any],
+                  next_due: NextDue | None = None) -> Write:
     """The UPDATE of the state columns that differ from ``before``, and ``updated_at``,
     for ``audit.record`` to run with the step's event (or ``save_changed`` on its own).
-    Sets ``updated_at`` on the instance."""
-    return _write(complaint, _changed_names(complaint, before))
+    With ``next_due`` (from ``deadlines_follow``), also sets ``next_due_at``. Sets
+    ``updated_at`` on the instance."""
+    return _write(complaint, _changed_names(complaint, before), next_due)
 
 
 def save_changed(complaint: Complaint, before: dict[str, Any]) -> list[str]:
@@ -123,9 +130,13 @@ def _changed_names(complaint: Complaint, before: dict[str, Any]) -> tuple[str, .
     ) + ("updated_at",)
 
 
-def _write(complaint: Complaint, names: tuple[str, ...]) -> Write:
+def _write(complaint: Complaint, names: tuple[str, ...], next_due: NextDue | None = None
+           ) -> Write:
     conn = connections[DEFAULT_DB_ALIAS]
     complaint.updated_at = timezone.now()
     values = [_FIELDS[name].get_db_prep_save(getattr(complaint, _FIELDS[name].attname), conn)
               for name in names]
-    return Write(_update_sql(conn.vendor, names), [*values, complaint.pk])
+    if next_due is None:
+        return Write(_update_sql(conn.vendor, names), [*values, complaint.pk])
+    return Write(_update_sql(conn.vendor, names, next_due.sql),
+                 [*values, *next_due.params, complaint.pk])

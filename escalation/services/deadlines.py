@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from datetime import date, datetime, time
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.models import Min, OuterRef, Subquery
 
 from audit.services import Write
 from complaints.models import Complaint, State
@@ -36,10 +37,18 @@ PAUSED: dict[str, frozenset[str]] = {State.AWAITING_REPORTER: frozenset({Kind.TR
                                                                          Kind.FEEDBACK})}
 
 
+class NextDue(NamedTuple):
+    """What the step's complaint UPDATE sets ``next_due_at`` to: an SQL expression and its
+    parameters (complaints/services/locking.py ``changed_write``)."""
+
+    sql: str
+    params: list[Any]
+
+
 def deadlines_follow(*, complaint: Complaint, before: str, after: str, now: datetime,
                      policies: Policies | None = None,
                      outcome: str = Deadline.Outcome.MET,
-                     writes: list[Write] | None = None) -> None:
+                     writes: list[Write] | None = None) -> NextDue | None:
     """Bring the complaint's clocks in line with its new state (``before`` is empty when
     the complaint has just been filed).
 
@@ -49,6 +58,10 @@ def deadlines_follow(*, complaint: Complaint, before: str, after: str, now: date
     With ``writes``, a step that only closes and starts clocks (every step but those into
     and out of ``awaiting_reporter``) adds its statements there, for ``audit.record``
     to run with the step's event, instead of running them now.
+
+    Returns what the complaint's ``next_due_at`` becomes, for the step's own complaint
+    UPDATE, which must run before the statements added to ``writes`` (on PostgreSQL they
+    run in one statement and read one snapshot anyway); None when no clock changed.
     """
     old, new = STATE_KINDS.get(before, frozenset()), STATE_KINDS[after]
     if after == State.WITHDRAWN:
@@ -58,19 +71,29 @@ def deadlines_follow(*, complaint: Complaint, before: str, after: str, now: date
     stored_now = conn.ops.adapt_datetimefield_value(now)
     close = (Write(_close_sql(len(ended)), [stored_now, outcome, complaint.pk, *ended])
              if ended else None)
-    start = _start_write(conn, complaint, started, policies, now) if started else None
+    start, first_due = (_start_write(conn, complaint, started, policies, now) if started
+                        else (None, None))
     if writes is not None and before not in PAUSED and after not in PAUSED:
         # Close, then start: disjoint kinds, so the one-open-deadline-per-kind index
         # cannot trip between them, and neither reads what the other wrote.
         writes.extend(write for write in (close, start) if write is not None)
-        return
+        if close is None and start is None:
+            return None
+        # Read before the close and the start: the clocks that keep running, and the
+        # earliest of those about to start.
+        params = [complaint.pk, *ended]
+        if first_due is not None:
+            params.append(conn.ops.adapt_datetimefield_value(first_due))
+        return NextDue(_next_due_sql(conn.vendor, len(ended), first_due is not None), params)
     if close is not None:
         with conn.cursor() as cursor:
             cursor.execute(close.sql, close.params)
-    if pausing := PAUSED.get(after, frozenset()) - PAUSED.get(before, frozenset()):
+    pausing = PAUSED.get(after, frozenset()) - PAUSED.get(before, frozenset())
+    if pausing:
         Deadline.objects.filter(complaint_id=complaint.pk, closed_at=None, kind__in=pausing,
                                 paused_at=None).update(paused_at=now)
-    if resuming := PAUSED.get(before, frozenset()) - PAUSED.get(after, frozenset()):
+    resuming = PAUSED.get(before, frozenset()) - PAUSED.get(after, frozenset())
+    if resuming:
         for deadline in Deadline.objects.filter(complaint_id=complaint.pk, closed_at=None,
                                                 kind__in=resuming, paused_at__isnull=False):
             assert deadline.paused_at is not None
@@ -81,6 +104,34 @@ def deadlines_follow(*, complaint: Complaint, before: str, after: str, now: date
     if start is not None:
         with conn.cursor() as cursor:
             cursor.execute(start.sql, start.params)
+    if close is None and start is None and not pausing and not resuming:
+        return None
+    # Everything has run: read what is running now.
+    return NextDue(_next_due_sql(conn.vendor, 0, False), [complaint.pk])
+
+
+def opening_due(complaint: Complaint, now: datetime, policies: Policies | None = None
+                ) -> datetime | None:
+    """The ``next_due_at`` of a complaint being filed now, before it is saved: the earliest
+    deadline its first state starts (``deadlines_follow`` with ``before`` empty)."""
+    policies = policies or Policies.current()
+    return min((due(policies, kind, complaint.category, complaint.severity, now)
+                for kind in STATE_KINDS[complaint.state]), default=None)
+
+
+def next_due_refresh(complaint_ids: list[int]) -> None:
+    """Set these complaints' ``next_due_at`` from their running deadlines, as one UPDATE:
+    for writers that change deadlines in bulk (the sweep on SQLite) and for tests that
+    write deadlines directly."""
+    Complaint.objects.filter(pk__in=complaint_ids).update(next_due_at=running_min())
+
+
+def running_min() -> Subquery:
+    """The earliest due time among the outer complaint's running deadlines, for the ORM."""
+    return Subquery(Deadline.objects.filter(complaint_id=OuterRef("pk"), closed_at=None,
+                                            paused_at=None)
+                    .order_by().values("complaint_id").annotate(due=Min("due_at"))
+                    .values("due"))
 
 
 # Every transition closes and starts deadlines: two statements built once, not compiled by
@@ -102,16 +153,35 @@ def _start_sql(rows: int) -> str:
             f"closed_at, outcome) VALUES {values}")
 
 
+@lru_cache(maxsize=32)
+def _next_due_sql(vendor: str, ended: int, started: bool) -> str:
+    """The earliest due time among the complaint's running deadlines, leaving out ``ended``
+    kinds and adding one due time, ``started``: parameters complaint id, the ended kinds,
+    then that due time."""
+    sql = (f"SELECT due_at AS due FROM {_TABLE} WHERE complaint_id = %s "  # noqa: S608
+           "AND closed_at IS NULL AND paused_at IS NULL")
+    if ended:
+        sql += f" AND kind NOT IN ({', '.join(['%s'] * ended)})"
+    if started:
+        # Typed on PostgreSQL, whose UNION would otherwise have to guess the parameter's.
+        sql += " UNION ALL SELECT " + ("CAST(%s AS timestamp with time zone)"
+                                       if vendor == "postgresql" else "%s")
+    return f"(SELECT MIN(due) FROM ({sql}) AS running)"  # noqa: S608
+
+
 def _start_write(conn: BaseDatabaseWrapper, complaint: Complaint, kinds: list[str],
-                 policies: Policies | None, now: datetime) -> Write:
+                 policies: Policies | None, now: datetime) -> tuple[Write, datetime]:
+    """The INSERT of these kinds' deadlines, and the earliest of their due times."""
     policies = policies or Policies.current()
     adapt = conn.ops.adapt_datetimefield_value
     stored_now = adapt(now)
     params: list[Any] = []
+    dues = []
     for kind in kinds:
         due_at = due(policies, kind, complaint.category, complaint.severity, now)
+        dues.append(due_at)
         params += [complaint.pk, kind, stored_now, adapt(due_at)]
-    return Write(_start_sql(len(kinds)), params)
+    return Write(_start_sql(len(kinds)), params), min(dues)
 
 
 # Units whose due time is a day the calendar counts to, at the start's local time of day.

@@ -32,6 +32,7 @@ from complaints.models import Complaint
 from escalation.models import Deadline, Escalation, Kind, Notification
 from escalation.policy import ESCALATION, Policies
 from escalation.services import notifications
+from escalation.services.deadlines import next_due_refresh
 
 log = logging.getLogger(__name__)
 
@@ -309,9 +310,12 @@ _ESCALATION = Escalation._meta.db_table
 # On PostgreSQL a batch is written by one set-based statement per table, from plain tuples:
 # Django's bulk_update builds a CASE expression per row and field, and model instances cost
 # more than the rows they describe (bench/README.md, "Escalation sweep benchmark").
+# After the deadlines' INSERT: next_due_at is read from the clocks as they now run.
 _UPDATE_COMPLAINTS = (
     f"UPDATE {_COMPLAINT} AS c SET escalation_level = v.level, assignee_id = v.assignee, "  # noqa: S608
-    "co_owner_id = v.co_owner, updated_at = %s FROM unnest(%b::bigint[], %b::smallint[], "
+    "co_owner_id = v.co_owner, updated_at = %s, next_due_at = (SELECT MIN(d.due_at) "
+    f"FROM {_DEADLINE} d WHERE d.complaint_id = c.id AND d.closed_at IS NULL "
+    "AND d.paused_at IS NULL) FROM unnest(%b::bigint[], %b::smallint[], "
     "%b::integer[], %b::integer[]) AS v(id, level, assignee, co_owner) WHERE c.id = v.id"
 )
 _INSERT_DEADLINES = (
@@ -416,8 +420,8 @@ class _Plan:
         def columns(rows: list[tuple[Any, ...]]) -> list[list[Any]]:
             return [list(column) for column in zip(*rows, strict=True)]
 
-        audit.execute_prepared(_UPDATE_COMPLAINTS, [self.now, *columns(self.complaints)])
         audit.execute_prepared(_INSERT_DEADLINES, [self.now, *columns(self.deadlines)])
+        audit.execute_prepared(_UPDATE_COMPLAINTS, [self.now, *columns(self.complaints)])
         audit.execute_prepared(_INSERT_ESCALATIONS, [self.now, *columns([
             (c, d, level, json.dumps(r), told) for c, d, level, r, told in self.escalations
         ])])
@@ -434,3 +438,4 @@ class _Plan:
             Escalation(complaint_id=c, deadline_id=d, level=level, raised_at=self.now,
                        recipients=r, reporter_told=told)
             for c, d, level, r, told in self.escalations])
+        next_due_refresh([pk for pk, *_ in self.complaints])

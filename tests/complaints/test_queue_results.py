@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from django.core.paginator import Paginator
-from django.db.models import Count, Min, Q, QuerySet
+from django.db.models import Count, F, Min, Q, QuerySet
 from django.utils import timezone
 
 from complaints import roles, selectors
@@ -30,6 +30,7 @@ from complaints.models import (
 )
 from complaints.selectors import QUEUES, staff_queue
 from escalation.models import Deadline, Kind
+from escalation.services.deadlines import next_due_refresh
 from tests.factories import ComplaintFactory, PersonFactory, UserFactory
 
 PAGE_SIZE = 4
@@ -77,7 +78,7 @@ def _reference(user: Any, name: str, now: datetime, page: int, **filters: str
     running = Q(deadlines__closed_at=None, deadlines__paused_at=None)
     rows = (base.filter(_reference_q(user, name, now))
             .annotate(next_due=Min("deadlines__due_at", filter=running))
-            .order_by("next_due", "submitted_at", "pk"))
+            .order_by(F("next_due").asc(nulls_last=True), "submitted_at", "pk"))
     found = Paginator(rows, PAGE_SIZE).get_page(page)
     return counts, found.paginator.count, [(c.pk, c.next_due) for c in found]
 
@@ -133,6 +134,8 @@ def caseload(db: None) -> dict[str, Any]:
                 complaint=complaint, kind=kind, started_at=now - timedelta(days=1), due_at=due,
                 paused_at=now if rng.random() < 0.2 else None,
                 closed_at=now if rng.random() < 0.25 else None)
+    # Written directly, not by the services that keep next_due_at: set it as they would.
+    next_due_refresh(list(Complaint.objects.values_list("pk", flat=True)))
     assert person_id_of(people["conflicted_lead"]) == boss.pk
     return {"people": people, "now": now}
 
