@@ -227,6 +227,22 @@ def sql(url: str, statement: str, params: Any = None, *, autocommit: bool = Fals
         return cursor.fetchall() if cursor.description else cursor.rowcount
 
 
+# Open complaints' next_due_at from their running deadlines, as the app keeps it (and as
+# migration complaints 0011 first filled it): for the setups below that write deadlines
+# directly. Only the rows whose value changes are written.
+NEXT_DUE_SQL = """
+UPDATE complaints_complaint c SET next_due_at = m.due
+FROM (SELECT o.id, (SELECT min(d.due_at) FROM escalation_deadline d WHERE d.complaint_id = o.id
+                    AND d.closed_at IS NULL AND d.paused_at IS NULL) AS due
+      FROM complaints_complaint o WHERE o.ended_at IS NULL) m
+WHERE c.id = m.id AND c.next_due_at IS DISTINCT FROM m.due
+"""
+
+
+def refresh_next_due(url: str) -> int:
+    return int(sql(url, NEXT_DUE_SQL))
+
+
 # --- Data: complaints, deadlines, the directory and the staff, by COPY ----------------------
 
 # The conflict rows complaints.services.conflicts.conflicts_refresh writes for a directory
@@ -298,7 +314,13 @@ def load_app_data(url: str, complaints: int, overdue: int, tokens: dict[str, str
         at = now.isoformat()
         complaint_cols = ("id, reference, category, severity, summary, narrative, location, "
                           "anonymous, receipt_key_hash, reporter_identity, state, "
-                          "escalation_level, submitted_at, updated_at")
+                          "escalation_level, submitted_at, updated_at, next_due_at")
+
+        def due_of(i: int) -> datetime:  # complaint i's one deadline
+            if (i - 1) % step == 0 and (i - 1) // step < overdue:
+                return now - timedelta(minutes=5 + i % 715)  # missed 5 min-12 h ago
+            return now + timedelta(days=1, minutes=i % 10_080)  # due in 1-8 days
+
         deadline_cols = "id, complaint_id, kind, level, started_at, due_at, outcome"
         with conn.cursor() as cursor:
             with cursor.copy(f"COPY complaints_complaint ({complaint_cols}) FROM STDIN") as cc:
@@ -311,7 +333,8 @@ def load_app_data(url: str, complaints: int, overdue: int, tokens: dict[str, str
                     lines.append(
                         f"{i}\t{_reference(i)}\t{category}\t{severity}\t{tokens['summary']}\t"
                         f"{tokens['narrative']}\t{tokens['empty']}\t{'t' if anonymous else 'f'}"
-                        f"\t{receipt}\t{tokens['empty']}\tsubmitted\t0\t{at}\t{at}\n")
+                        f"\t{receipt}\t{tokens['empty']}\tsubmitted\t0\t{at}\t{at}\t"
+                        f"{due_of(i).isoformat()}\n")
                     if len(lines) >= 20_000:
                         cc.write("".join(lines))
                         lines.clear()
@@ -319,11 +342,7 @@ def load_app_data(url: str, complaints: int, overdue: int, tokens: dict[str, str
             with cursor.copy(f"COPY escalation_deadline ({deadline_cols}) FROM STDIN") as dc:
                 lines = []
                 for i in range(1, complaints + 1):
-                    if (i - 1) % step == 0 and (i - 1) // step < overdue:
-                        due = now - timedelta(minutes=5 + i % 715)  # missed 5 min-12 h ago
-                    else:
-                        due = now + timedelta(days=1, minutes=i % 10_080)  # due in 1-8 days
-                    lines.append(f"{i}\t{i}\tacknowledge\t0\t{at}\t{due.isoformat()}\t\n")
+                    lines.append(f"{i}\t{i}\tacknowledge\t0\t{at}\t{due_of(i).isoformat()}\t\n")
                     if len(lines) >= 20_000:
                         dc.write("".join(lines))
                         lines.clear()
@@ -363,6 +382,7 @@ def make_overdue(url: str, step: int, residue: int, expected: int) -> None:
                   (step, residue))
     if changed != expected:
         raise RuntimeError(f"made {changed} deadlines overdue, expected {expected}")
+    refresh_next_due(url)
     sql(url, "VACUUM (ANALYZE)", autocommit=True)
     sql(url, "CHECKPOINT", autocommit=True)
 

@@ -647,8 +647,17 @@ def check_clocks(url: str, now: datetime) -> dict[str, Any]:
                count(DISTINCT level) FILTER (WHERE due_at <= %(now)s)
         FROM escalation_deadline WHERE closed_at IS NULL AND paused_at IS NULL""",
         {"now": now})[0]
+    # Each open complaint's next_due_at is its running clocks' earliest due time.
+    stale = sql(url, """
+        SELECT count(*) FROM complaints_complaint c WHERE c.ended_at IS NULL
+        AND c.next_due_at IS DISTINCT FROM (
+          SELECT min(d.due_at) FROM escalation_deadline d WHERE d.complaint_id = c.id
+          AND d.closed_at IS NULL AND d.paused_at IS NULL)""")[0][0]
+    if stale:
+        problems.append(f"{stale} open complaints' next_due_at is not their next deadline")
     return {"ok": not problems, "problems": problems, "running_deadlines": running,
-            "overdue_at_now": overdue, "overdue_levels": overdue_levels}
+            "overdue_at_now": overdue, "overdue_levels": overdue_levels,
+            "stale_next_due": stale}
 
 
 def check_conflicts(url: str, sample: int, seed: int) -> dict[str, Any]:
@@ -943,6 +952,9 @@ def load(args: argparse.Namespace, name: str, url: str, revision: dict[str, Any]
                      f"coalesce(max(id), 1), max(id) IS NOT NULL) FROM {table}")
     sql(url, "UPDATE audit_chainhead SET seq = %s, hash = %s WHERE id = 1",
         (chain.seq, chain.prev))
+    # The column the app keeps from the running clocks, which the COPY leaves empty.
+    from escalation_bench import refresh_next_due
+    refresh_next_due(url)
 
     phases.start("vacuum", "VACUUM (ANALYZE) and CHECKPOINT")
     sql(url, "VACUUM (ANALYZE)", autocommit=True)

@@ -39,7 +39,13 @@ for _path in (str(ROOT), str(BENCH)):
         sys.path.insert(0, _path)
 
 from audit_bench import git_revision, log  # noqa: E402 - bench/ is on the path only from here
-from escalation_bench import measured_sweep, run_sweep_child, sql, wait_quiet  # noqa: E402
+from escalation_bench import (  # noqa: E402
+    measured_sweep,
+    refresh_next_due,
+    run_sweep_child,
+    sql,
+    wait_quiet,
+)  # noqa: E402
 from scale_data import DEFAULT_SERVER_URL, ensure_scale_database  # noqa: E402
 
 CLONE = "bench_scale_sweep"
@@ -135,6 +141,7 @@ def _fresh_copy(source: Any, args: argparse.Namespace, var_dir: str,
                    check=True, capture_output=True)
     moved = sql(url, CLEAR_DUE)
     made = sql(url, MAKE_DUE, (args.due,))
+    refresh_next_due(url)
     if made != args.due:
         raise RuntimeError(f"made {made} deadlines overdue, expected {args.due}")
     sql(url, "VACUUM (ANALYZE)", autocommit=True)

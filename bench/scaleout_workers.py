@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from audit_bench import ROOT, CpuMeter, log
-from escalation_bench import BackendCpu, sql, wait_quiet
+from escalation_bench import BackendCpu, refresh_next_due, sql, wait_quiet
 from scaleout_checks import check_run, undelivered
 
 from bench.web import server
@@ -132,9 +132,11 @@ class CeleryProcess:
 def push_open_deadlines_out(url: str) -> int:
     """Move every running deadline due within a day (the seed's missed ones, and those that
     fell due since it was built) 30 days out, so that only the benchmark's sets are due."""
-    return int(sql(url, "UPDATE escalation_deadline SET due_at = now() + interval '30 days' "
-                        "+ (id % 1440) * interval '1 minute' WHERE closed_at IS NULL AND "
-                        "paused_at IS NULL AND due_at <= now() + interval '1 day'"))
+    moved = int(sql(url, "UPDATE escalation_deadline SET due_at = now() + interval '30 days' "
+                         "+ (id % 1440) * interval '1 minute' WHERE closed_at IS NULL AND "
+                         "paused_at IS NULL AND due_at <= now() + interval '1 day'"))
+    refresh_next_due(url)
+    return moved
 
 
 def vacuum(url: str, tables: tuple[str, ...] = (
@@ -167,10 +169,11 @@ def make_overdue(url: str, count: int) -> dict[str, Any]:
         raise SystemExit(f"only {len(rows)} open deadlines could be made overdue, not {count}: "
                          "fewer --escalations, or fewer --worker-reps")
     complaint_ids = sorted(r[1] for r in rows)
+    refresh_next_due(url)
     before = sql(url, "SELECT id, reference, assignee_id FROM complaints_complaint "
                       "WHERE id = ANY(%s)", (complaint_ids,))
-    # The UPDATE's dead versions, out of the due-deadline index before the sweep reads it.
-    vacuum(url, ("escalation_deadline",))
+    # The UPDATEs' dead versions, out of the indexes before the sweep reads them.
+    vacuum(url, ("escalation_deadline", "complaints_complaint"))
     return {"deadline_ids": sorted(r[0] for r in rows), "complaint_ids": complaint_ids,
             "references": {r[0]: r[1] for r in before},
             "assignee_before": {r[0]: r[2] for r in before},

@@ -24,7 +24,14 @@ from urllib.parse import urlencode
 
 import psycopg
 from audit_bench import db_url, generate_events, log, recreate_database
-from escalation_bench import CONFLICTS_SQL, DIRECTORY, STAFF, load_app_data, sql
+from escalation_bench import (
+    CONFLICTS_SQL,
+    DIRECTORY,
+    NEXT_DUE_SQL,
+    STAFF,
+    load_app_data,
+    sql,
+)
 
 SEED_VERSION = 3
 # Open share of the complaints (one in OPEN_EVERY), and of those the missed deadlines: one
@@ -219,6 +226,8 @@ def _reshape(url: str, complaints: int) -> dict[str, Any]:
          "ELSE now() + (1 + id %% 20) * interval '1 day' END, '' "
          "FROM complaints_complaint WHERE state IN ('acknowledged', 'awaiting_reporter', "
          "'investigating', 'resolved')"),
+        # The queues' order, as the app keeps it for the clocks just written.
+        NEXT_DUE_SQL,
         # Conflicts, as complaints.services.conflicts.conflicts_refresh writes them.
         CONFLICTS_SQL,
     ]
