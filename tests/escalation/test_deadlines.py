@@ -6,26 +6,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-import time_machine
 
 from complaints import services
-from complaints.models import Category, Complaint, Outcome
+from complaints.models import Category, Outcome
 from escalation.models import Deadline
 from escalation.services.sweep import sweep
-from tests.escalation.helpers import closed, open_deadlines
+from tests.escalation.helpers import MONDAY, closed, file_complaint, open_deadlines
 
-MONDAY = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)  # London is on UTC in winter
-
-
-def file(reporter: Any, category: str) -> Complaint:
-    return services.complaint_submit(reporter=reporter, category=category, summary="s",
-                                     narrative="what happened", subjects=["ACC1"]).complaint
-
-
-@pytest.fixture
-def clock() -> Any:
-    with time_machine.travel(MONDAY, tick=False) as traveller:
-        yield traveller
+file = file_complaint
 
 
 @pytest.mark.parametrize(("category", "acknowledge_by"), [

@@ -9,8 +9,6 @@ from datetime import UTC, datetime, timedelta
 from importlib import import_module
 from typing import Any
 
-import pytest
-import time_machine
 from django.db import connection
 from django.db.models import Min
 
@@ -19,9 +17,7 @@ from complaints.models import Category, Complaint, Outcome
 from complaints.selectors import staff_queue
 from escalation.models import Deadline
 from escalation.services.sweep import sweep
-from tests.escalation.helpers import open_deadlines
-
-MONDAY = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+from tests.escalation.helpers import MONDAY, file_complaint, open_deadlines
 
 
 def running_min(complaint: Complaint) -> datetime | None:
@@ -37,14 +33,7 @@ def kept(complaint: Complaint) -> datetime | None:
 
 
 def file(reporter: Any, category: str = Category.BULLYING) -> Complaint:
-    return services.complaint_submit(reporter=reporter, category=category, summary="s",
-                                     narrative="what happened", subjects=["ACC1"]).complaint
-
-
-@pytest.fixture
-def clock() -> Any:
-    with time_machine.travel(MONDAY, tick=False) as traveller:
-        yield traveller
+    return file_complaint(reporter, category)
 
 
 def test_filing_sets_it_to_the_acknowledgement_deadline(clock: Any, reporter: Any) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -18,16 +18,12 @@ from complaints import roles, services
 from complaints.models import Category, Complaint
 from escalation.models import Deadline, Escalation, Notification
 from escalation.services.sweep import sweep
-from tests.escalation.helpers import open_deadlines
+from tests.escalation.helpers import MONDAY, file_complaint, open_deadlines
 from tests.factories import UserFactory
-
-MONDAY = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 
 
 def file(reporter: Any, category: str = Category.SEXUAL_ASSAULT, **extra: Any) -> Complaint:
-    return services.complaint_submit(reporter=reporter, category=category, summary="s",
-                                     narrative="what happened", subjects=["ACC1"],
-                                     **extra).complaint
+    return file_complaint(reporter, category, **extra)
 
 
 def escalation_events(complaint: Complaint) -> list[dict[str, Any]]:
