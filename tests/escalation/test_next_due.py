@@ -9,7 +9,8 @@ from datetime import UTC, datetime, timedelta
 from importlib import import_module
 from typing import Any
 
-from django.db import connection
+import pytest
+from django.db import connection, transaction
 from django.db.models import Min
 
 from complaints import services
@@ -168,3 +169,24 @@ def test_the_migration_fills_it_from_the_clocks(clock: Any, reporter: Any,
     assert kept(waiting) == open_deadlines(waiting)["reporter_reply"].due_at
     assert kept(fresh) == open_deadlines(fresh)["acknowledge"].due_at
     assert kept(ended) is None
+
+
+@pytest.mark.services
+def test_the_unassigned_page_is_read_in_order_from_its_index(clock: Any, reporter: Any,
+                                                             hr_reviewer: Any) -> None:
+    """The page's ORDER BY (next_due_at NULLS LAST, submitted_at, id) is the partial index's
+    own order, so PostgreSQL can read the first 25 rows from it and stop, with no sort of
+    the whole queue. Sorting and whole-table reads are priced out here: a tiny table would
+    otherwise be read whole, and a plan still needing a Sort would show the index cannot
+    give the order."""
+    for category in (Category.BULLYING, Category.SEXUAL_ASSAULT, Category.FRAUD):
+        file(reporter, category)
+    rows = staff_queue(hr_reviewer, name="unassigned").page.paginator.object_list[:25]
+    sql, params = rows.query.sql_with_params()
+    with transaction.atomic(), connection.cursor() as cursor:
+        for setting in ("enable_seqscan", "enable_sort", "enable_bitmapscan"):
+            cursor.execute(f"SET LOCAL {setting} = off")
+        cursor.execute("EXPLAIN " + sql, params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "complaint_unassigned_due" in plan, plan
+    assert "Sort" not in plan, plan
