@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -8,8 +9,9 @@ from django.db import connection
 
 from audit import triggers
 from complaints import roles
-from complaints.models import Category
+from complaints.models import Category, Complaint
 from complaints.services import complaint_submit
+from escalation.services.deadlines import running_min
 from tests.factories import PersonFactory, UserFactory
 
 
@@ -42,6 +44,27 @@ def _empty_cache() -> None:
     from django.core.cache import cache
 
     cache.clear()
+
+
+_DATABASE_FIXTURES = ("committed_db", "transactional_db", "db")
+
+
+@pytest.fixture(autouse=True)
+def _next_due_agrees_with_the_deadlines(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After every test that used the database, each complaint's next_due_at is still
+    the earliest due time of its running deadlines, whatever the test made the services
+    and the sweep do. (The database fixture is taken first, so it is still there when this
+    checks.)"""
+    used = next((name for name in _DATABASE_FIXTURES if name in request.fixturenames), None)
+    if used is None:
+        yield
+        return
+    request.getfixturevalue(used)
+    yield
+    disagree = [(reference, stored, due) for reference, stored, due in
+                Complaint.objects.annotate(due=running_min())
+                .values_list("reference", "next_due_at", "due") if stored != due]
+    assert not disagree, f"next_due_at disagrees with the running deadlines: {disagree}"
 
 
 @pytest.fixture

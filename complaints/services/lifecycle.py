@@ -87,7 +87,6 @@ def _step(
         writes: list[audit.Write] = []
         next_due = deadlines_follow(complaint=locked, before=before, after=locked.state,
                                     now=now, outcome=deadline_outcome, writes=writes)
-        # First: its next_due_at is read before the clocks' statements change them.
         writes.insert(0, changed_write(locked, unchanged, next_due))
         if after:
             after(locked, now)

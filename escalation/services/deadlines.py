@@ -8,12 +8,12 @@ from functools import lru_cache
 from typing import Any, NamedTuple
 
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, connections
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.models import Min, OuterRef, Subquery
+from django.db.models import F, Min, OuterRef, Q, Subquery
 
 from audit.services import Write
-from complaints.models import Complaint, State
+from complaints.models import OPEN_STATES, Complaint, State
 from escalation import calendar
 from escalation.models import Deadline, Kind, Unit
 from escalation.policy import Duration, Policies
@@ -60,8 +60,10 @@ def deadlines_follow(*, complaint: Complaint, before: str, after: str, now: date
     to run with the step's event, instead of running them now.
 
     Returns what the complaint's ``next_due_at`` becomes, for the step's own complaint
-    UPDATE, which must run before the statements added to ``writes`` (on PostgreSQL they
-    run in one statement and read one snapshot anyway); None when no clock changed.
+    UPDATE; None when no clock changed. For the statements added to ``writes`` (on
+    PostgreSQL they run in one statement and read one snapshot) it leaves out the kinds
+    the step ends and adds the earliest it starts, so it gives the same answer whether it
+    runs before or after them.
     """
     old, new = STATE_KINDS.get(before, frozenset()), STATE_KINDS[after]
     if after == State.WITHDRAWN:
@@ -79,8 +81,7 @@ def deadlines_follow(*, complaint: Complaint, before: str, after: str, now: date
         writes.extend(write for write in (close, start) if write is not None)
         if close is None and start is None:
             return None
-        # Read before the close and the start: the clocks that keep running, and the
-        # earliest of those about to start.
+        # The clocks that keep running, and the earliest of those starting.
         params = [complaint.pk, *ended]
         if first_due is not None:
             params.append(conn.ops.adapt_datetimefield_value(first_due))
@@ -124,6 +125,34 @@ def next_due_refresh(complaint_ids: list[int]) -> None:
     for writers that change deadlines in bulk (the sweep on SQLite) and for tests that
     write deadlines directly."""
     Complaint.objects.filter(pk__in=complaint_ids).update(next_due_at=running_min())
+
+
+def next_due_repair(batch_size: int = 1000) -> list[str]:
+    """Set ``next_due_at`` wherever it differs from the running deadlines, and return the
+    references of the complaints put right.
+
+    Nothing in this code lets them differ; a process still running older code after the
+    migration that added the column can (it files and steps without setting it). Each
+    batch locks its complaints first, as every step does, so a step that commits meanwhile
+    is read, not overwritten. Open complaints and any with a value are looked at: an ended
+    one has no running deadline and no value.
+    """
+    candidates = (Complaint.objects.filter(Q(state__in=OPEN_STATES) | Q(next_due_at__isnull=False))
+                  .annotate(due=running_min()))
+    stale = candidates.filter(
+        Q(next_due_at__isnull=True, due__isnull=False) | Q(next_due_at__isnull=False, due=None)
+        | (Q(next_due_at__isnull=False, due__isnull=False) & ~Q(next_due_at=F("due"))))
+    ids = list(stale.order_by("pk").values_list("pk", flat=True))
+    repaired: list[str] = []
+    for start in range(0, len(ids), batch_size):
+        batch = ids[start:start + batch_size]
+        with transaction.atomic():
+            list(Complaint.objects.filter(pk__in=batch).order_by("pk").select_for_update()
+                 .values_list("pk", flat=True))
+            next_due_refresh(batch)
+        repaired += Complaint.objects.filter(pk__in=batch).order_by("pk").values_list(
+            "reference", flat=True)
+    return repaired
 
 
 def running_min() -> Subquery:

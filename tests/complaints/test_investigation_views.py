@@ -174,10 +174,12 @@ def test_internal_notes_are_for_staff_and_on_the_record_without_their_words(
 
 def test_the_case_page_shows_time_left_and_overdue(filed: Complaint, hr_reviewer: Any) -> None:
     from escalation.models import Deadline
+    from escalation.services.deadlines import next_due_refresh
 
     page = _as(hr_reviewer).get(f"/staff/cases/{filed.reference}/").content.decode()
     assert "overdue" not in page
     Deadline.objects.filter(complaint=filed).update(due_at=timezone.now() - timedelta(hours=5))
+    next_due_refresh([filed.pk])
     page = _as(hr_reviewer).get(f"/staff/cases/{filed.reference}/").content.decode()
     assert "overdue by 5" in page
 

@@ -15,6 +15,7 @@ from django.utils import timezone
 from complaints.models import Category, Complaint
 from complaints.services import complaint_acknowledge, complaint_submit
 from escalation.models import Deadline
+from escalation.services.deadlines import next_due_refresh
 
 
 def _cases(n: int, reporter: Any, subject: str, hr_reviewer: Any) -> None:
@@ -26,6 +27,7 @@ def _cases(n: int, reporter: Any, subject: str, hr_reviewer: Any) -> None:
         if i % 2:
             complaint_acknowledge(complaint=complaint, actor=hr_reviewer)
     Deadline.objects.update(due_at=timezone.now() - timedelta(hours=1))
+    next_due_refresh(list(Complaint.objects.values_list("pk", flat=True)))
     Complaint.objects.exclude(assignee=None).update(escalation_level=1)
 
 
