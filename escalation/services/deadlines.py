@@ -85,7 +85,7 @@ def deadlines_follow(*, complaint: Complaint, before: str, after: str, now: date
         params = [complaint.pk, *ended]
         if first_due is not None:
             params.append(conn.ops.adapt_datetimefield_value(first_due))
-        return NextDue(_next_due_sql(conn.vendor, len(ended), first_due is not None), params)
+        return NextDue(next_due_sql(conn.vendor, len(ended), first_due is not None), params)
     if close is not None:
         with conn.cursor() as cursor:
             cursor.execute(close.sql, close.params)
@@ -108,7 +108,7 @@ def deadlines_follow(*, complaint: Complaint, before: str, after: str, now: date
     if close is None and start is None and not pausing and not resuming:
         return None
     # Everything has run: read what is running now.
-    return NextDue(_next_due_sql(conn.vendor, 0, False), [complaint.pk])
+    return NextDue(next_due_sql(conn.vendor), [complaint.pk])
 
 
 def opening_due(complaint: Complaint, now: datetime, policies: Policies | None = None
@@ -183,11 +183,12 @@ def _start_sql(rows: int) -> str:
 
 
 @lru_cache(maxsize=32)
-def _next_due_sql(vendor: str, ended: int, started: bool) -> str:
-    """The earliest due time among the complaint's running deadlines, leaving out ``ended``
-    kinds and adding one due time, ``started``: parameters complaint id, the ended kinds,
-    then that due time."""
-    sql = (f"SELECT due_at AS due FROM {_TABLE} WHERE complaint_id = %s "  # noqa: S608
+def next_due_sql(vendor: str, ended: int = 0, started: bool = False,
+                 complaint: str = "%s") -> str:
+    """The earliest due time among a complaint's running deadlines, as an SQL expression:
+    the complaint is ``complaint`` (a parameter, or a column of the outer statement), less
+    ``ended`` kinds, plus one due time if ``started``. Parameters in that order."""
+    sql = (f"SELECT due_at AS due FROM {_TABLE} WHERE complaint_id = {complaint} "  # noqa: S608
            "AND closed_at IS NULL AND paused_at IS NULL")
     if ended:
         sql += f" AND kind NOT IN ({', '.join(['%s'] * ended)})"

@@ -32,7 +32,7 @@ from complaints.models import Complaint
 from escalation.models import Deadline, Escalation, Kind, Notification
 from escalation.policy import ESCALATION, Policies
 from escalation.services import notifications
-from escalation.services.deadlines import next_due_refresh
+from escalation.services.deadlines import next_due_refresh, next_due_sql
 
 log = logging.getLogger(__name__)
 
@@ -313,9 +313,8 @@ _ESCALATION = Escalation._meta.db_table
 # After the deadlines' INSERT: next_due_at is read from the clocks as they now run.
 _UPDATE_COMPLAINTS = (
     f"UPDATE {_COMPLAINT} AS c SET escalation_level = v.level, assignee_id = v.assignee, "  # noqa: S608
-    "co_owner_id = v.co_owner, updated_at = %s, next_due_at = (SELECT MIN(d.due_at) "
-    f"FROM {_DEADLINE} d WHERE d.complaint_id = c.id AND d.closed_at IS NULL "
-    "AND d.paused_at IS NULL) FROM unnest(%b::bigint[], %b::smallint[], "
+    f"co_owner_id = v.co_owner, updated_at = %s, next_due_at = "
+    f"{next_due_sql('postgresql', complaint='c.id')} FROM unnest(%b::bigint[], %b::smallint[], "
     "%b::integer[], %b::integer[]) AS v(id, level, assignee, co_owner) WHERE c.id = v.id"
 )
 _INSERT_DEADLINES = (
