@@ -9,6 +9,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.template.defaultfilters import date as date_filter
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import content_disposition_header
@@ -31,6 +32,7 @@ from complaints.models import Attachment, Category, Complaint, Severity, State
 from complaints.permissions import may_record_findings, may_view_investigation, may_write_note
 from complaints.selectors import (
     QUEUES,
+    Queue,
     case_deadlines,
     case_investigation,
     case_messages,
@@ -68,18 +70,40 @@ def queue(request: HttpRequest) -> HttpResponse:
     found = staff_queue(request.user, name=name, page=request.GET.get("page", 1),
                         category=filters["category"], severity=filters["severity"],
                         state=filters["state"])
-    # Labels looked up once per page: get_FOO_display builds a dict of every choice, and
-    # translates every label to do so, for each row.
-    category_names, state_names = dict(Category.choices), dict(State.choices)
-    rows = [(c, category_names.get(c.category, c.category), state_names.get(c.state, c.state))
-            for c in found.page]
     return render(request, "complaints/staff/queue.html", {
-        "queue": found, "rows": rows, "queues": QUEUES, "filters": filters,
+        "queue": found, "rows": _queue_rows(found, may_acknowledge=roles.has_role(
+            request.user, roles.HANDLERS)),
+        "queues": QUEUES, "filters": filters,
         "categories": Category.choices, "severities": Severity.choices,
         "states": State.choices,
-        # Acknowledging is one click from the queue (the service still checks each case).
-        "may_acknowledge": roles.has_role(request.user, roles.HANDLERS),
     })
+
+
+def _queue_rows(found: Queue, *, may_acknowledge: bool) -> list[dict[str, Any]]:
+    """What each row of the queue page shows, worked out here once per page rather than by
+    the template for each row: labels (get_FOO_display builds and translates a dict of every
+    choice for each row), the due time in the reader's time zone as the ``date`` filter
+    shows it, whether it is past, and the acknowledge button's label (the same message the
+    template would translate). Plain dicts: the template finds their keys at the first
+    lookup. About a third of the page's template time."""
+    category_names, state_names = dict(Category.choices), dict(State.choices)
+    acknowledge = _("Acknowledge %(ref)s")
+    rows = []
+    for c in found.page:
+        due = c.next_due  # type: ignore[attr-defined]
+        rows.append({
+            "reference": c.reference, "critical": c.severity == Severity.CRITICAL,
+            "category": category_names.get(c.category, c.category),
+            "state": state_names.get(c.state, c.state),
+            "due": date_filter(timezone.localtime(due), "j M Y H:i") if due else "",
+            "overdue": due is not None and due < found.now,
+            "level": c.escalation_level,
+            "assignee": c.assignee_username,  # type: ignore[attr-defined]
+            # Acknowledging is one click from the queue (the service still checks each case).
+            "acknowledge_label": (acknowledge % {"ref": c.reference}
+                                  if may_acknowledge and c.state == State.SUBMITTED else ""),
+        })
+    return rows
 
 
 def _open(request: HttpRequest, reference: str, *, via: str = "web",

@@ -72,3 +72,38 @@ def test_a_reviewer_acknowledges_from_the_queue_and_returns_to_it(
     other = Client()
     other.force_login(investigator)
     assert "/transitions/acknowledge/" not in other.get("/staff/").content.decode()
+
+
+def test_each_row_shows_the_case_at_a_glance(reporter: Any, org: dict[str, Any],
+                                             hr_reviewer: Any) -> None:
+    """Reference, a critical case's tag, labels, the nearest deadline in the reader's time
+    and whether it is past, the assignee (none yet), and a labelled acknowledge button."""
+    subject = org["accused"].employee_id
+    critical = complaint_submit(reporter=reporter, category=Category.SEXUAL_ASSAULT,
+                                summary="s", narrative="n", subjects=[subject]).complaint
+    late = complaint_submit(reporter=reporter, category=Category.BULLYING, summary="s",
+                            narrative="n", subjects=[subject]).complaint
+    Deadline.objects.filter(complaint=late).update(due_at=timezone.now() - timedelta(hours=2))
+    next_due_refresh([late.pk])
+    client = Client()
+    client.force_login(hr_reviewer)
+    page = client.get("/staff/", {"queue": "unassigned"}).content.decode()
+    rows = {ref: page[page.index(f'<a href="/staff/cases/{ref}/">'):].split("</tr>")[0]
+            for ref in (critical.reference, late.reference)}
+
+    critical.refresh_from_db()
+    due = timezone.localtime(critical.next_due_at)
+    assert f"{critical.reference}</a> <span class=\"tag\">critical</span>" in rows[
+        critical.reference]
+    assert "<td>Sexual assault</td><td>Submitted</td>" in rows[critical.reference]
+    assert f"<span>{due.day} {due:%b %Y %H:%M}</span>" in rows[critical.reference]
+    assert 'class="overdue"' not in rows[critical.reference]
+    assert "<td>0</td><td>—</td>" in rows[critical.reference]
+    assert f'aria-label="Acknowledge {critical.reference}">Acknowledge</button>' in rows[
+        critical.reference]
+
+    late.refresh_from_db()
+    due = timezone.localtime(late.next_due_at)
+    assert 'class="tag"' not in rows[late.reference]
+    assert (f'<span class="overdue">{due.day} {due:%b %Y %H:%M} (overdue)</span>'
+            in rows[late.reference])
