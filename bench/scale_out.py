@@ -54,6 +54,7 @@ from audit_bench import (  # noqa: E402
     redis_client,
 )
 from escalation_bench import sql  # noqa: E402
+from speed import python_speed  # noqa: E402
 
 from bench.web import data, server  # noqa: E402
 
@@ -211,7 +212,9 @@ def print_report(report: dict[str, Any]) -> None:
     print(f"app code: {report['app_revision']['commit'][:10]}"
           + (" + uncommitted changes" if report["app_revision"]["app_code_dirty"] else "")
           + f"; machine busy before/after with nothing of ours: {bg['before']:.0f}%/"
-            f"{bg['after']:.0f}%; {report['machine']['cpus']} CPUs")
+            f"{bg['after']:.0f}%; {report['machine']['cpus']} CPUs; python speed probe "
+            f"start/end {report['python_speed']['start']['min_ms']}/"
+            f"{report['python_speed']['end']['min_ms']} ms (lower is faster)")
     _table(rows)
     for problem in s["problems"]:
         print(f"PROBLEM: {problem}")
@@ -321,6 +324,7 @@ def main() -> None:  # noqa: C901 - one linear script
 
     wrk, wrk_version = server.ensure_wrk()
     background = background_load()
+    speed_start = python_speed()
     if background > 10:
         log(f"WARNING: the machine is {background:.0f}% busy before the benchmark starts; "
             "numbers will be low and noisy")
@@ -415,6 +419,7 @@ def main() -> None:  # noqa: C901 - one linear script
                                "config.settings.production, with mail recorded per process)"},
         "background_busy_pct": {"before": round(background, 1),
                                 "after": round(background_load(), 1)},
+        "python_speed": {"start": speed_start, "end": python_speed()},
         "run_seconds": round(time.perf_counter() - started, 1),
     })
     report["summary"] = summarise(report)

@@ -47,6 +47,7 @@ from escalation_bench import (  # noqa: E402
     wait_quiet,
 )  # noqa: E402
 from scale_data import DEFAULT_SERVER_URL, ensure_scale_database  # noqa: E402
+from speed import python_speed  # noqa: E402
 
 CLONE = "bench_scale_sweep"
 
@@ -96,7 +97,8 @@ def main() -> None:
     var_dir = tempfile.mkdtemp(prefix="scale-sweep-var-")
     report: dict[str, Any] = {"started_at": datetime.now(UTC).isoformat(),
                               "app": git_revision(), "source": source.name,
-                              "source_params": source.metadata["params"], "sweeps": []}
+                              "source_params": source.metadata["params"], "sweeps": [],
+                              "python_speed": {"start": python_speed()}}
     try:
         for rep in range(1, args.reps + 1):
             url, env = _fresh_copy(source, args, var_dir, report)
@@ -121,6 +123,7 @@ def main() -> None:
     finally:
         if not args.keep_db:
             sql(args.server_url, f"DROP DATABASE IF EXISTS {CLONE} WITH (FORCE)", autocommit=True)
+    report["python_speed"]["end"] = python_speed()
     report["finished_at"] = datetime.now(UTC).isoformat()
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / f"scale-sweep-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
@@ -177,6 +180,9 @@ def print_table(report: dict[str, Any]) -> None:
                                f"{verify['seconds']} s)", ">= 100,000"),
         ("verify process peak RSS", f"{verify['process_peak_rss_mb']} MB", "< 150 MB"),
     ]
+    speed = report["python_speed"]
+    rows.append(("python speed probe, start / end (ms)",
+                 f"{speed['start']['min_ms']} / {speed['end']['min_ms']}", "-"))
     width = max(len(r[0]) for r in rows)
     for name, value, target in rows:
         print(f"{name:<{width}}  {value:<44}  {target}")
