@@ -8,10 +8,10 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.postgres.expressions import ArraySubquery
+from django.core.exceptions import EmptyResultSet, FullResultSet
 from django.core.paginator import Page, Paginator
-from django.db import connection
+from django.db import connection, connections
 from django.db.models import (
-    Count,
     F,
     Lookup,
     OuterRef,
@@ -19,7 +19,6 @@ from django.db.models import (
     Q,
     QuerySet,
     Subquery,
-    Value,
 )
 from django.utils import timezone
 from django.utils.functional import cached_property
@@ -129,9 +128,9 @@ def staff_queue(user: Any, *, name: str = "mine", category: str = "", severity: 
         base = base.filter(severity=severity)
     if state:
         base = base.filter(state=state)
-    queues = {queue: base.filter(_queue_q(user, queue, now)) for queue in QUEUES}
-    counts = _counts(queues)
-    rows = (queues[name]
+    clauses = {queue: _queue_q(user, queue, now) for queue in QUEUES}
+    counts = _counts(base, clauses)
+    rows = (base.filter(clauses[name])
             .annotate(next_due=F("next_due_at"),
                       # A subquery, not a join: PostgreSQL reads it for the page's rows
                       # only, after the sort, where a join is made for the whole queue.
@@ -146,14 +145,54 @@ def staff_queue(user: Any, *, name: str = "mine", category: str = "", severity: 
     return Queue(name=name, page=paginator.get_page(page), counts=counts, now=now)
 
 
-def _counts(queues: dict[str, QuerySet[Complaint]]) -> dict[str, int]:
-    """How many rows each queryset has, in one statement: a UNION ALL of one COUNT per
-    queue, so each is answered from the indexes that suit it (a few hundred or thousand
-    index entries) rather than all of them from one pass over every open case."""
-    counted = [rows.order_by().values(queue=Value(queue)).annotate(n=Count("pk"))
-               for queue, rows in queues.items()]
-    found = dict(counted[0].union(*counted[1:], all=True).values_list("queue", "n"))
-    return {queue: found.get(queue, 0) for queue in queues}
+def _counts(base: QuerySet[Complaint], clauses: dict[str, Q]) -> dict[str, int]:
+    """How many of ``base``'s cases each queue's clause keeps, in one statement: a UNION ALL
+    of one COUNT per queue, so each is answered from the indexes that suit it (a few hundred
+    or thousand index entries) rather than all of them from one pass over every open case.
+
+    The statement is put together from compiled WHERE clauses: ``base``'s (the visibility
+    rules and the filters) compiled once, and each queue's own. Built as four querysets and
+    their ORM union, Django resolved and compiled the visibility rules four times: about
+    1.5 ms of a queue page's 17 ms of Python (bench/README.md). The SQL is the same."""
+    using = base.db
+    try:
+        visible, visible_params = _where(base)
+    except EmptyResultSet:
+        return dict.fromkeys(clauses, 0)
+    quote = connections[using].ops.quote_name
+    table, pk = quote(Complaint._meta.db_table), quote(Complaint._meta.pk.attname)
+    statements: list[str] = []
+    params: list[Any] = []
+    for queue, clause in clauses.items():
+        try:
+            own, own_params = _where(Complaint.objects.using(using).filter(clause))
+        except EmptyResultSet:
+            continue
+        statements.append(f"SELECT %s, COUNT({table}.{pk}) FROM {table} "  # noqa: S608
+                          f"WHERE ({visible}) AND ({own})")
+        params += [queue, *visible_params, *own_params]
+    found: dict[str, int] = {}
+    if statements:
+        with connections[using].cursor() as cursor:
+            cursor.execute(" UNION ALL ".join(statements), params)
+            found = dict(cursor.fetchall())
+    return {queue: found.get(queue, 0) for queue in clauses}
+
+
+def _where(rows: QuerySet[Complaint]) -> tuple[str, list[Any]]:
+    """The compiled WHERE clause of a query of the complaints table alone, and its
+    parameters. Raises EmptyResultSet when it can match nothing."""
+    query = rows.query
+    joined = [alias for alias, refs in query.alias_refcount.items()
+              if refs and alias != query.base_table]
+    if joined:
+        # The clause would name tables the counting statement does not read.
+        raise ValueError(f"a queue's rules join {joined}: count them with a subquery")
+    try:
+        sql, params = query.get_compiler(using=rows.db).compile(query.where)
+    except FullResultSet:
+        return "1 = 1", []
+    return sql, list(params)
 
 
 def case_deadlines(complaint: Complaint) -> QuerySet[Deadline]:

@@ -107,3 +107,20 @@ def test_each_row_shows_the_case_at_a_glance(reporter: Any, org: dict[str, Any],
     assert 'class="tag"' not in rows[late.reference]
     assert (f'<span class="overdue">{due.day} {due:%b %Y %H:%M} (overdue)</span>'
             in rows[late.reference])
+
+
+def test_counts_of_nothing_are_zero_and_a_joined_rule_is_refused(
+        filed: Complaint, hr_reviewer: Any) -> None:
+    """The counts statement is put together from the compiled WHERE clauses of the rules; a
+    rule that can match nothing counts 0, and one that needs another table is refused
+    rather than counted wrong."""
+    from django.db.models import Q
+
+    from complaints.selectors import _counts
+
+    everything = Complaint.objects.all()
+    assert _counts(Complaint.objects.none(), {"a": Q(), "b": Q(pk=filed.pk)}) == {"a": 0, "b": 0}
+    assert _counts(everything, {"all": Q(), "none": Q(pk__in=[]), "it": Q(pk=filed.pk)}) == {
+        "all": 1, "none": 0, "it": 1}
+    with pytest.raises(ValueError, match="join"):
+        _counts(everything, {"joined": Q(assignee__username=hr_reviewer.username)})
