@@ -212,9 +212,12 @@ def print_report(report: dict[str, Any]) -> None:
     print(f"app code: {report['app_revision']['commit'][:10]}"
           + (" + uncommitted changes" if report["app_revision"]["app_code_dirty"] else "")
           + f"; machine busy before/after with nothing of ours: {bg['before']:.0f}%/"
-            f"{bg['after']:.0f}%; {report['machine']['cpus']} CPUs; python speed probe "
-            f"start/end {report['python_speed']['start']['min_ms']}/"
-            f"{report['python_speed']['end']['min_ms']} ms (lower is faster)")
+            f"{bg['after']:.0f}%; {report['machine']['cpus']} CPUs; speed probe "
+            f"(bench/speed.py, lower is faster) start/end: python "
+            f"{report['python_speed']['start']['min_ms']}/"
+            f"{report['python_speed']['end']['min_ms']} ms, memory "
+            f"{report['python_speed']['start']['memory_min_ms']}/"
+            f"{report['python_speed']['end']['memory_min_ms']} ms")
     _table(rows)
     for problem in s["problems"]:
         print(f"PROBLEM: {problem}")

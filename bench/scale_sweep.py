@@ -181,8 +181,9 @@ def print_table(report: dict[str, Any]) -> None:
         ("verify process peak RSS", f"{verify['process_peak_rss_mb']} MB", "< 150 MB"),
     ]
     speed = report["python_speed"]
-    rows.append(("python speed probe, start / end (ms)",
-                 f"{speed['start']['min_ms']} / {speed['end']['min_ms']}", "-"))
+    rows.append(("speed probe, start / end: python, memory (ms)",
+                 f"{speed['start']['min_ms']} / {speed['end']['min_ms']}, "
+                 f"{speed['start']['memory_min_ms']} / {speed['end']['memory_min_ms']}", "-"))
     width = max(len(r[0]) for r in rows)
     for name, value, target in rows:
         print(f"{name:<{width}}  {value:<44}  {target}")

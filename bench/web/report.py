@@ -84,8 +84,10 @@ def _speed_note(report: dict[str, Any]) -> str:
     speed = report.get("python_speed")
     if not speed:
         return ""
-    return (f"; python speed probe start/end {speed['start']['min_ms']}/"
-            f"{speed['end']['min_ms']} ms (lower is faster)")
+    start, end = speed["start"], speed["end"]
+    return (f"; speed probe (bench/speed.py, lower is faster) start/end: python "
+            f"{start['min_ms']}/{end['min_ms']} ms, memory {start['memory_min_ms']}/"
+            f"{end['memory_min_ms']} ms")
 
 
 def _cpu_per_request(run: dict[str, Any]) -> float:
