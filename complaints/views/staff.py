@@ -88,6 +88,11 @@ def _queue_rows(found: Queue, *, may_acknowledge: bool) -> list[dict[str, Any]]:
     lookup. About a third of the page's template time."""
     category_names, state_names = dict(Category.choices), dict(State.choices)
     acknowledge = _("Acknowledge %(ref)s")
+    try:
+        acknowledge % {"ref": ""}
+    except (KeyError, ValueError, TypeError):
+        # A translation with broken placeholders: English, as blocktranslate falls back.
+        acknowledge = "Acknowledge %(ref)s"
     rows = []
     for c in found.page:
         due = c.next_due  # type: ignore[attr-defined]

@@ -122,5 +122,26 @@ def test_counts_of_nothing_are_zero_and_a_joined_rule_is_refused(
     assert _counts(Complaint.objects.none(), {"a": Q(), "b": Q(pk=filed.pk)}) == {"a": 0, "b": 0}
     assert _counts(everything, {"all": Q(), "none": Q(pk__in=[]), "it": Q(pk=filed.pk)}) == {
         "all": 1, "none": 0, "it": 1}
-    with pytest.raises(ValueError, match="join"):
+    with pytest.raises(ValueError, match="joining"):
         _counts(everything, {"joined": Q(assignee__username=hr_reviewer.username)})
+    with pytest.raises(ValueError, match="joining"):
+        _counts(everything.filter(assignee__username=hr_reviewer.username), {"all": Q()})
+    # Its WHERE clause is only the first arm's: counted from it, the union would be 0.
+    with pytest.raises(ValueError, match="union"):
+        _counts(everything.filter(pk=0).union(everything), {"all": Q()})
+    with pytest.raises(ValueError, match="slice"):
+        _counts(everything[:1], {"all": Q()})
+
+
+def test_a_broken_translation_of_the_acknowledge_label_falls_back_to_english(
+        filed: Complaint, hr_reviewer: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """As blocktranslate does: the page still renders, its button labelled in English."""
+    from complaints.views import staff
+
+    monkeypatch.setattr(staff, "_", lambda message: (
+        "Bestätigen %(referenz)s" if message == "Acknowledge %(ref)s" else message))
+    client = Client()
+    client.force_login(hr_reviewer)
+    page = client.get("/staff/", {"queue": "unassigned"})
+    assert page.status_code == 200
+    assert f'aria-label="Acknowledge {filed.reference}"' in page.content.decode()
