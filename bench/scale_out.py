@@ -55,7 +55,7 @@ from audit_bench import (  # noqa: E402
     redis_client,
 )
 from escalation_bench import sql  # noqa: E402
-from speed import python_speed  # noqa: E402
+from speed import describe, python_speed  # noqa: E402
 
 from bench.web import data, server  # noqa: E402
 
@@ -213,12 +213,8 @@ def print_report(report: dict[str, Any]) -> None:
     print(f"app code: {report['app_revision']['commit'][:10]}"
           + (" + uncommitted changes" if report["app_revision"]["app_code_dirty"] else "")
           + f"; machine busy before/after with nothing of ours: {bg['before']:.0f}%/"
-            f"{bg['after']:.0f}%; {report['machine']['cpus']} CPUs; speed probe "
-            f"(bench/speed.py, lower is faster) start/end: python "
-            f"{report['python_speed']['start']['min_ms']}/"
-            f"{report['python_speed']['end']['min_ms']} ms, memory "
-            f"{report['python_speed']['start']['memory_min_ms']}/"
-            f"{report['python_speed']['end']['memory_min_ms']} ms")
+            f"{bg['after']:.0f}%; {report['machine']['cpus']} CPUs; "
+            f"{describe(report['python_speed'])}")
     _table(rows)
     for problem in s["problems"]:
         print(f"PROBLEM: {problem}")

@@ -47,7 +47,7 @@ from escalation_bench import (  # noqa: E402
     wait_quiet,
 )  # noqa: E402
 from scale_data import DEFAULT_SERVER_URL, ensure_scale_database  # noqa: E402
-from speed import python_speed  # noqa: E402
+from speed import describe, python_speed  # noqa: E402
 
 CLONE = "bench_scale_sweep"
 
@@ -180,10 +180,8 @@ def print_table(report: dict[str, Any]) -> None:
                                f"{verify['seconds']} s)", ">= 100,000"),
         ("verify process peak RSS", f"{verify['process_peak_rss_mb']} MB", "< 150 MB"),
     ]
-    speed = report["python_speed"]
-    rows.append(("speed probe, start / end: python, memory (ms)",
-                 f"{speed['start']['min_ms']} / {speed['end']['min_ms']}, "
-                 f"{speed['start']['memory_min_ms']} / {speed['end']['memory_min_ms']}", "-"))
+    rows.append(("speed probe", describe(report["python_speed"]).removeprefix("speed probe "),
+                 "-"))
     width = max(len(r[0]) for r in rows)
     for name, value, target in rows:
         print(f"{name:<{width}}  {value:<44}  {target}")

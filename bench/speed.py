@@ -85,5 +85,13 @@ def python_speed(repeats: int = 7) -> dict[str, float]:
             "memory_median_ms": round(statistics.median(walks), 1)}
 
 
+def describe(speed: dict[str, dict[str, float]]) -> str:
+    """A run's readings at its start and end, as its printed results give them."""
+    start, end = speed["start"], speed["end"]
+    return (f"speed probe (bench/speed.py, lower is faster) start/end: python "
+            f"{start['min_ms']}/{end['min_ms']} ms, memory {start['memory_min_ms']}/"
+            f"{end['memory_min_ms']} ms")
+
+
 if __name__ == "__main__":
     print(python_speed())

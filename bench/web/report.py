@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from audit_bench import verdict
+from speed import describe
 
 # Targets from the brief.
 TARGET_FILING_RATE = 300.0  # signed-in filings/s, sustained
@@ -79,15 +80,10 @@ def summarise(report: dict[str, Any]) -> dict[str, Any]:
 
 
 def _speed_note(report: dict[str, Any]) -> str:
-    """bench/speed.py's figure at the start and end of the run: which of the machine's
+    """bench/speed.py's readings at the start and end of the run: which of the machine's
     spells the numbers come from."""
     speed = report.get("python_speed")
-    if not speed:
-        return ""
-    start, end = speed["start"], speed["end"]
-    return (f"; speed probe (bench/speed.py, lower is faster) start/end: python "
-            f"{start['min_ms']}/{end['min_ms']} ms, memory {start['memory_min_ms']}/"
-            f"{end['memory_min_ms']} ms")
+    return f"; {describe(speed)}" if speed else ""
 
 
 def _cpu_per_request(run: dict[str, Any]) -> float:
