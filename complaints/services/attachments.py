@@ -27,6 +27,7 @@ from complaints.encryption import decrypt_bytes, encrypt_bytes
 from complaints.errors import InvalidInput
 from complaints.models import Attachment, Complaint
 from complaints.permissions import is_reporter
+from complaints.services.metadata import metadata_strip
 
 log = logging.getLogger(__name__)
 
@@ -110,14 +111,31 @@ def detect_content_type(data: bytes) -> str | None:
     return None
 
 
+class CheckedFile(ContentFile):  # type: ignore[type-arg]
+    """A file that ``checked_content`` has already cleaned: cleaning again would only
+    re-encode a lossy image a second time."""
+
+
 def checked_content(upload: Any) -> tuple[bytes, str]:
-    """The upload's bytes and the type judged from them; ``InvalidInput`` (key
-    ``attachment``) for an empty, oversized or disallowed file."""
+    """The upload's bytes, cleaned of hidden information (``metadata_strip``), and the type
+    judged from them; ``InvalidInput`` (key ``attachment``) for an empty, oversized or
+    disallowed file, or one that cannot be cleaned. Every stored file comes through here,
+    so none is stored with the location, device or author it arrived with."""
     data = _read_capped(upload)
     content_type = detect_content_type(data)
     if content_type is None:
         raise InvalidInput({"attachment": [gettext(MSG_TYPE)]})
-    return data, content_type
+    if isinstance(upload, CheckedFile):
+        return data, content_type
+    return metadata_strip(data=data, content_type=content_type), content_type
+
+
+def checked_file(upload: Upload) -> CheckedFile:
+    """The upload checked and cleaned as ``attachment_add`` would, before anything else
+    is done with it: a form can refuse a file that could not be attached while what was
+    typed is still on the page. Raises ``InvalidInput`` (key ``attachment``)."""
+    data, _content_type = checked_content(upload)
+    return CheckedFile(data, name=clean_original_name(getattr(upload, "name", None)))
 
 
 def clean_original_name(name: str | None) -> str:
@@ -133,7 +151,8 @@ def attachment_add(*, complaint: Complaint, actor: Any, upload: Upload) -> Attac
 
     ``actor`` is a staff user, the reporting user, or a ``ReporterPrincipal``; who may
     attach is the caller's (the view's) decision. The type is judged from the content
-    only (``ALLOWED_TYPES`` or UTF-8 text), never from the name or the browser's claim.
+    only (``ALLOWED_TYPES`` or UTF-8 text), never from the name or the browser's claim,
+    and the file is stored without its hidden information (``checked_content``).
 
     Changes: writes the ciphertext to ``default_storage`` under a random name, then creates
     the ``Attachment`` (original name encrypted; ``uploaded_by`` only for staff, as a
@@ -142,7 +161,7 @@ def attachment_add(*, complaint: Complaint, actor: Any, upload: Upload) -> Attac
     (unreadable, unreferenced) ciphertext file behind.
     Audits ``attachment.added`` (attachment id, content type, size, from_reporter).
     Raises ``InvalidInput`` (key ``attachment``) for an empty, oversized or disallowed file,
-    or a case already purged under the retention policy.
+    one that cannot be cleaned, or a case already purged under the retention policy.
     """
     data, content_type = checked_content(upload)
     if complaint.purged_at is not None:

@@ -21,7 +21,12 @@ from django.core.files.storage import default_storage
 from django.utils import timezone
 
 from complaints.encryption import decrypt_bytes, encrypt_bytes
-from complaints.services.attachments import Upload, checked_content, clean_original_name
+from complaints.services.attachments import (
+    CheckedFile,
+    Upload,
+    checked_content,
+    clean_original_name,
+)
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +43,9 @@ class HeldUpload:
 
 
 def upload_hold(*, upload: Upload) -> HeldUpload:
-    """Check and keep a file until the form is sent again. Raises ``InvalidInput``
-    (key ``attachment``) for a file that could never be attached."""
+    """Check and keep a file until the form is sent again, cleaned of hidden information
+    as an attachment is. Raises ``InvalidInput`` (key ``attachment``) for a file that could
+    never be attached."""
     data, _content_type = checked_content(upload)
     name = clean_original_name(getattr(upload, "name", None))
     stored = default_storage.save(f"{HELD_DIR}/{secrets.token_hex(16)}",
@@ -56,7 +62,7 @@ def upload_held(ticket: str) -> HeldUpload | None:
     return HeldUpload(ticket=ticket, name=found["name"], size=found["size"])
 
 
-def upload_release(ticket: str) -> ContentFile[bytes] | None:
+def upload_release(ticket: str) -> CheckedFile | None:
     """The held file, decrypted, as an upload ``attachment_add`` accepts; None when the
     ticket is not genuine or the file is gone. Call ``upload_forget`` once it is attached."""
     found = _open_ticket(ticket)
@@ -64,7 +70,7 @@ def upload_release(ticket: str) -> ContentFile[bytes] | None:
         return None
     with default_storage.open(found["stored"], "rb") as handle:
         data = decrypt_bytes(handle.read())
-    return ContentFile(data, name=found["name"])
+    return CheckedFile(data, name=found["name"])
 
 
 def upload_forget(ticket: str) -> None:

@@ -24,7 +24,7 @@ from complaints.forms import MessageForm, ReceiptKeyForm, ReportForm, RevealForm
 from complaints.models import Complaint, State
 from complaints.permissions import ReporterPrincipal
 from complaints.selectors import case_messages, reporter_timeline
-from complaints.services.attachments import attachment_add, attachment_open
+from complaints.services.attachments import attachment_add, attachment_open, checked_file
 from complaints.services.held_uploads import (
     HeldUpload,
     upload_forget,
@@ -120,6 +120,8 @@ def report(request: HttpRequest) -> HttpResponse:
         upload_forget(held.ticket)
         held = None
     if form.is_valid():
+        _check_attachment(form)
+    if form.is_valid():
         anonymous = form.cleaned_data["anonymous"] or not request.user.is_authenticated
         try:
             filed = services.complaint_submit(
@@ -141,6 +143,20 @@ def report(request: HttpRequest) -> HttpResponse:
     held = _hold(form, request.FILES.get("attachment"), held)
     return render(request, "complaints/report.html", {"form": form, "held": held},
                   status=400)
+
+
+def _check_attachment(form: ReportForm) -> None:
+    """A new file is checked and cleaned before the report is filed: one that could never
+    be attached (a damaged photo, a locked PDF) is an error on the form, with everything
+    typed still there, rather than a report filed without it."""
+    upload = form.cleaned_data.get("attachment")
+    if not upload:
+        return
+    try:
+        form.cleaned_data["attachment"] = checked_file(upload)
+    except InvalidInput as exc:
+        for error in exc.errors.get("attachment", []):
+            form.add_error("attachment", error)
 
 
 def _hold(form: ReportForm, upload: Any, held: HeldUpload | None) -> HeldUpload | None:

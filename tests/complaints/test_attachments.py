@@ -7,9 +7,11 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+import pikepdf
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
+from PIL import Image
 
 from audit.models import AuditEvent
 from complaints.encryption import decrypt_bytes
@@ -18,6 +20,7 @@ from complaints.models import Attachment, Category, Complaint
 from complaints.permissions import ReporterPrincipal
 from complaints.services import attachments, complaint_submit
 from complaints.services.attachments import attachment_add, attachment_open
+from complaints.services.metadata import pillow_heif  # noqa: F401  (opens HEIC in Pillow)
 
 
 def _zip(entries: list[tuple[str | zipfile.ZipInfo, str]]) -> bytes:
@@ -28,15 +31,30 @@ def _zip(entries: list[tuple[str | zipfile.ZipInfo, str]]) -> bytes:
     return buffer.getvalue()
 
 
-PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(64)
+def _image(fmt: str) -> bytes:
+    # Whole files: images and PDFs are decoded to be cleaned, and a damaged one is refused.
+    buffer = io.BytesIO()
+    Image.new("RGB", (2, 2), "red").save(buffer, fmt)
+    return buffer.getvalue()
+
+
+def _pdf() -> bytes:
+    buffer = io.BytesIO()
+    with pikepdf.new() as pdf:
+        pdf.add_blank_page()
+        pdf.save(buffer)
+    return buffer.getvalue()
+
+
+PNG = _image("PNG")
 EXE = b"MZ\x90\x00\x03" + bytes(64)
 ALLOWED = {
-    "pdf": (b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n", "application/pdf"),
+    "pdf": (_pdf(), "application/pdf"),
     "png": (PNG, "image/png"),
-    "jpeg": (b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(32), "image/jpeg"),
-    "gif": (b"GIF89a" + bytes(32), "image/gif"),
-    "webp": (b"RIFF\x24\x00\x00\x00WEBPVP8 " + bytes(32), "image/webp"),
-    "heic": (b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + bytes(32), "image/heic"),
+    "jpeg": (_image("JPEG"), "image/jpeg"),
+    "gif": (_image("GIF"), "image/gif"),
+    "webp": (_image("WEBP"), "image/webp"),
+    "heic": (_image("HEIF"), "image/heic"),
     "mp3": (b"ID3\x03\x00\x00\x00\x00\x00\x00" + bytes(32), "audio/mpeg"),
     "m4a": (b"\x00\x00\x00\x18ftypM4A \x00\x00\x02\x00M4A mp42" + bytes(32), "audio/mp4"),
     "wav": (b"RIFF\x24\x00\x00\x00WAVEfmt " + bytes(32), "audio/x-wav"),

@@ -17,9 +17,10 @@ from django.utils import timezone
 from complaints.models import Attachment, Category
 from complaints.services.held_uploads import HELD_DIR, held_uploads_sweep
 
+# One red pixel. A whole image: a damaged one is refused, since it cannot be cleaned.
 PNG = (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x02\x00\x00"
-       b"\x00\x90wS\xde\x00\x00\x00\x0cIDATx\x9cc\xf8\x0f\x00\x00\x01\x01\x00\x05\x18\xd8N\x00"
-       b"\x00\x00\x00IEND\xaeB`\x82")
+       b"\x00\x90wS\xde\x00\x00\x00\x0cIDATx\x9cc\xf8\xcf\xc0\x00\x00\x03\x01\x01\x00\xc9\xfe"
+       b"\x92\xef\x00\x00\x00\x00IEND\xaeB`\x82")
 
 
 @pytest.fixture(autouse=True)

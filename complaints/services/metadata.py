@@ -1,0 +1,281 @@
+"""Hidden information removed from a file before it is stored.
+
+A phone photo carries where it was taken and on which device; a PDF or Word file carries
+its author, company and editing times. Any of these can name an anonymous reporter to
+whoever handles the case, so every attachment is cleaned on the way in (reporters' and
+staff's alike, through ``checked_content``), and a file that cannot be cleaned is refused
+rather than stored as it came.
+
+What is kept is the content: JPEG and PNG keep their compressed image data byte for byte
+(only metadata segments and chunks go), unless the photo must be turned upright first;
+other images are decoded and written again without any metadata.
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from collections.abc import Callable
+from typing import Any
+
+import pikepdf
+import pillow_heif
+from django.conf import settings
+from django.utils.translation import gettext, gettext_noop
+from PIL import Image, ImageOps, ImageSequence
+
+from complaints.errors import InvalidInput
+
+# Opens HEIC/HEIF with Pillow, as phones send them.
+pillow_heif.register_heif_opener()
+
+MSG_UNCLEANABLE = gettext_noop(
+    "This file is damaged or protected, so we could not remove hidden information such as "
+    "location, device or author from it, and it was not stored. Check that it opens, save "
+    "an unprotected copy, and attach that.")
+
+EXIF_ORIENTATION = 0x0112
+JPEG_QUALITY = 95  # only for a photo that had to be turned upright
+
+# JPEG markers kept before the image data: everything but APP1..APP15 (EXIF, XMP, ICC,
+# IPTC, maker notes, multi-picture) and COM. APP0 is JFIF; APP14 (Adobe) says how the
+# colours are encoded, without which a CMYK file decodes wrongly.
+_JPEG_APP_DROPPED = frozenset(range(0xE1, 0xF0)) - {0xEE}
+_JPEG_COMMENT = 0xFE
+_JPEG_SOS = 0xDA
+_JPEG_EOI = b"\xff\xd9"
+_JPEG_STANDALONE = frozenset({0x01, *range(0xD0, 0xD8)})
+
+# PNG chunks kept: the image itself, how to show its colours, and APNG animation. Text
+# (tEXt, zTXt, iTXt: XMP, software, author), eXIf, tIME and iCCP go.
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_PNG_KEPT = frozenset({b"IHDR", b"PLTE", b"IDAT", b"IEND", b"tRNS", b"gAMA", b"cHRM",
+                       b"sRGB", b"sBIT", b"bKGD", b"pHYs", b"acTL", b"fcTL", b"fdAT"})
+
+# What an animation needs from the original's info; nothing else of it is written back.
+_FRAME_INFO_KEPT = ("duration", "loop", "transparency", "background", "disposal")
+
+_OOXML = {
+    "docProps/core.xml": (
+        b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<cp:coreProperties '
+        b'xmlns:cp="http://schemas.openxmlformats.org/package/2006/metadata/core-properties"'
+        b' xmlns:dc="http://purl.org/dc/elements/1.1/"/>'),
+    "docProps/app.xml": (
+        b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<Properties xmlns="'
+        b'http://schemas.openxmlformats.org/officeDocument/2006/extended-properties"/>'),
+}
+_OOXML_DROPPED = "docProps/custom.xml"
+_ODF = {
+    "meta.xml": (
+        b'<?xml version="1.0" encoding="UTF-8"?>\n<office:document-meta xmlns:office='
+        b'"urn:oasis:names:tc:opendocument:xmlns:office:1.0" office:version="1.2">'
+        b'<office:meta/></office:document-meta>'),
+}
+# A zip file's entries also carry the time each was last written.
+_ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+# Uncompressed size allowed per stored byte: a zip that expands past this is refused
+# before it is read (office files compress well, but not a thousandfold).
+_ZIP_EXPANSION_MAX = 100
+
+
+class Uncleanable(Exception):
+    """The file cannot be read well enough to clean it."""
+
+
+def metadata_strip(*, data: bytes, content_type: str) -> bytes:
+    """``data`` without the hidden information its format carries; unchanged for types
+    that carry none we know to remove (plain text, audio, video).
+
+    Raises ``InvalidInput`` (key ``attachment``) for a file that cannot be read: a damaged
+    image, a password-protected PDF, a broken zip.
+    """
+    cleaner = _CLEANERS.get(content_type)
+    if cleaner is None:
+        return data
+    try:
+        return cleaner(data)
+    except (Uncleanable, OSError, SyntaxError, ValueError, EOFError, zipfile.BadZipFile,
+            zipfile.LargeZipFile, RuntimeError, pikepdf.PdfError, pikepdf.PasswordError,
+            Image.DecompressionBombError):
+        raise InvalidInput({"attachment": [gettext(MSG_UNCLEANABLE)]}) from None
+
+
+def _image(data: bytes) -> bytes:
+    with Image.open(io.BytesIO(data)) as image:
+        image.load()  # decoding is what proves the file is whole
+        orientation = image.getexif().get(EXIF_ORIENTATION, 1)
+        if orientation in (0, 1):
+            if image.format == "JPEG":
+                return _jpeg_segments(data)
+            if image.format == "PNG":
+                return _png_chunks(data)
+        return _rewritten(image)
+
+
+def _rewritten(image: Any) -> bytes:
+    """The image decoded, turned upright, and written again in its own format with only
+    what the pixels and an animation need."""
+    fmt = image.format
+    frames = []
+    for frame in ImageSequence.Iterator(image):
+        upright = ImageOps.exif_transpose(frame)  # a copy, still with the original's info
+        upright.info = {key: frame.info[key] for key in _FRAME_INFO_KEPT if key in frame.info}
+        frames.append(upright)
+    first, *rest = frames
+    options: dict[str, Any] = {}
+    if rest:
+        options = {"save_all": True, "append_images": rest}
+    if fmt == "JPEG":
+        options["quality"] = JPEG_QUALITY
+    elif fmt in ("WEBP", "HEIF"):
+        options["quality"] = 90
+    if fmt == "GIF":
+        options["comment"] = b""
+    out = io.BytesIO()
+    first.save(out, format=fmt, **options)
+    return out.getvalue()
+
+
+def _jpeg_segments(data: bytes) -> bytes:
+    """The JPEG with its metadata segments left out, and nothing after its end (some
+    phones append their own records there)."""
+    if data[:2] != b"\xff\xd8":
+        raise Uncleanable
+    out = bytearray(data[:2])
+    at = 2
+    while True:
+        if at + 2 > len(data) or data[at] != 0xFF:
+            raise Uncleanable
+        marker = data[at + 1]
+        if marker == 0xFF:  # fill byte
+            at += 1
+            continue
+        if marker in _JPEG_STANDALONE:
+            out += data[at:at + 2]
+            at += 2
+            continue
+        if marker == _JPEG_SOS:
+            end = data.find(_JPEG_EOI, at)
+            if end < 0:
+                raise Uncleanable
+            out += data[at:end + 2]
+            return bytes(out)
+        length = int.from_bytes(data[at + 2:at + 4], "big")
+        if length < 2 or at + 2 + length > len(data):
+            raise Uncleanable
+        if marker not in _JPEG_APP_DROPPED and marker != _JPEG_COMMENT:
+            out += data[at:at + 2 + length]
+        at += 2 + length
+
+
+def _png_chunks(data: bytes) -> bytes:
+    if not data.startswith(_PNG_SIGNATURE):
+        raise Uncleanable
+    out = bytearray(_PNG_SIGNATURE)
+    at = len(_PNG_SIGNATURE)
+    while at + 12 <= len(data):
+        length = int.from_bytes(data[at:at + 4], "big")
+        kind = data[at + 4:at + 8]
+        end = at + 12 + length
+        if end > len(data):
+            raise Uncleanable
+        if kind in _PNG_KEPT:
+            out += data[at:end]
+        if kind == b"IEND":
+            return bytes(out)
+        at = end
+    raise Uncleanable
+
+
+def _pdf(data: bytes) -> bytes:
+    """Without the document information dictionary (author, creator, producer, dates)
+    and without XMP, wherever it is attached (document, pages, images)."""
+    with pikepdf.open(io.BytesIO(data)) as pdf:
+        if "/Info" in pdf.trailer:
+            del pdf.trailer["/Info"]
+        for obj in pdf.objects:
+            if isinstance(obj, (pikepdf.Dictionary, pikepdf.Stream)):
+                for key in ("/Metadata", "/PieceInfo"):
+                    if key in obj:
+                        del obj[key]
+        out = io.BytesIO()
+        # A PDF that opened with no password is saved unencrypted: its owner password
+        # only restricted printing or copying, and the cleaned copy must be readable.
+        pdf.save(out, encryption=False, fix_metadata_version=False, deterministic_id=True)
+    return out.getvalue()
+
+
+def _zip_rewritten(data: bytes, replaced: dict[str, bytes], dropped: str | None) -> bytes:
+    """The zip with some entries replaced and one left out, every entry's time set to
+    the same fixed date, and the order and compression of entries kept (an OpenDocument
+    needs its ``mimetype`` first and uncompressed)."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as source:
+        entries = source.infolist()
+        limit = max(len(data), settings.ATTACHMENT_MAX_BYTES) * _ZIP_EXPANSION_MAX
+        if sum(entry.file_size for entry in entries) > limit:
+            raise Uncleanable
+        with zipfile.ZipFile(out, "w") as target:
+            for entry in entries:
+                if entry.filename == dropped or entry.is_dir():
+                    continue
+                content = replaced.get(entry.filename)
+                if content is None:
+                    content = source.read(entry)
+                    if dropped is not None:
+                        content = _without_reference(entry.filename, content, dropped)
+                clean = zipfile.ZipInfo(entry.filename, date_time=_ZIP_EPOCH)
+                clean.compress_type = entry.compress_type
+                clean.external_attr = 0o600 << 16
+                target.writestr(clean, content)
+    return out.getvalue()
+
+
+def _without_reference(name: str, content: bytes, dropped: str) -> bytes:
+    """The package's list of parts and its relationships without the part left out, so
+    that Office does not report the file as damaged."""
+    if name == "[Content_Types].xml":
+        return _without_element(content, b"<Override", f'"/{dropped}"'.encode())
+    if name == "_rels/.rels":
+        return _without_element(content, b"<Relationship", f'"{dropped}"'.encode(),
+                                f'"/{dropped}"'.encode())
+    return content
+
+
+def _without_element(content: bytes, opening: bytes, *targets: bytes) -> bytes:
+    """``content`` without the self-closing elements starting with ``opening`` that
+    mention one of ``targets`` (both files are flat lists of such elements)."""
+    out = bytearray()
+    at = 0
+    while (start := content.find(opening, at)) >= 0:
+        end = content.find(b"/>", start)
+        if end < 0:
+            break
+        element = content[start:end + 2]
+        out += content[at:start]
+        if not any(target in element for target in targets):
+            out += element
+        at = end + 2
+    return bytes(out + content[at:])
+
+
+def _ooxml(data: bytes) -> bytes:
+    return _zip_rewritten(data, _OOXML, _OOXML_DROPPED)
+
+
+def _odf(data: bytes) -> bytes:
+    return _zip_rewritten(data, _ODF, None)
+
+
+_CLEANERS: dict[str, Callable[[bytes], bytes]] = {
+    "image/jpeg": _image,
+    "image/png": _image,
+    "image/apng": _image,
+    "image/gif": _image,
+    "image/webp": _image,
+    "image/heic": _image,
+    "application/pdf": _pdf,
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": _ooxml,
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": _ooxml,
+    "application/vnd.oasis.opendocument.text": _odf,
+}
