@@ -1,11 +1,14 @@
 """Reporters' pages: the form, the receipt, follow-up by key, and the reporter's case page.
 
 An anonymous report keeps no trace of who filed it: no account, no address, no browser.
-The follow-up session holds only which case the key opened.
+The follow-up session holds only which case the key opened, and never alongside an
+account: follow-up is refused while signed in, and signing in ends it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import wraps
 from typing import Any
 
 from django.contrib import messages
@@ -195,9 +198,43 @@ def _attach(request: HttpRequest, complaint: Complaint, form: ReportForm,
     return True
 
 
+def ends_follow_up(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """For a sign-in view: signing in ends an anonymous follow-up open in the same browser.
+
+    Django's ``login`` keeps the session's data when it gives the session a new key, so
+    without this the one session row would hold the account and the anonymous case.
+    The case is taken out before the view runs (``login`` saves the session as it rotates
+    the key), and put back only if nobody signed in (a mistyped password).
+    """
+    @wraps(view)
+    def sign_in(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        opened = request.session.pop(SESSION_KEY, None) if request.method == "POST" else None
+        response = view(request, *args, **kwargs)
+        if opened is not None and not request.user.is_authenticated:
+            request.session[SESSION_KEY] = opened
+        return response
+    return sign_in
+
+
+def _signed_in_refusal(request: HttpRequest) -> HttpResponse | None:
+    """Anonymous follow-up is refused to a signed-in user: one session holding both their
+    account and the case would tie the report to them. Sends them to /follow-up/, which
+    says why and offers to sign out."""
+    if not request.user.is_authenticated:
+        return None
+    request.session.pop(SESSION_KEY, None)
+    return redirect("complaints:follow_up")
+
+
 @never_cache
 def follow_up(request: HttpRequest) -> HttpResponse:
-    """/follow-up/: the receipt key alone opens the report. Wrong keys are limited (429)."""
+    """/follow-up/: the receipt key alone opens the report. Wrong keys are limited (429).
+    Refused while signed in (403 for a key sent anyway): the page explains and offers to
+    sign out, then come back here."""
+    if request.user.is_authenticated:
+        request.session.pop(SESSION_KEY, None)
+        return render(request, "complaints/follow_up.html", {"signed_in": True},
+                      status=403 if request.method == "POST" else 200)
     form = ReceiptKeyForm(request.POST or None)
     status = 200
     if request.method == "POST" and form.is_valid():
@@ -262,6 +299,9 @@ def _own_case(request: HttpRequest, reference: str) -> tuple[Complaint, Any]:
 @never_cache
 def reporter_case(request: HttpRequest) -> HttpResponse:
     """/follow-up/case/: the anonymous reporter's case page."""
+    refused = _signed_in_refusal(request)
+    if refused is not None:
+        return refused
     complaint, actor = _anonymous_principal(request)
     return _reporter_actions(request, complaint, actor)
 
@@ -308,9 +348,10 @@ def _reporter_actions(request: HttpRequest, complaint: Complaint, actor: Any) ->
             attachment_add(complaint=complaint, actor=actor, upload=upload)
             messages.success(request, _("Your file was added to the report."))
         elif action == "reveal":
-            complaint_reveal_identity(
-                complaint=complaint, actor=actor, identity=request.POST.get("identity", ""),
-                account=request.user if request.POST.get("link_account") else None)
+            # Never the signed-in account: the anonymous case page is refused while signed
+            # in, and a signed-in reporter's own case is not anonymous.
+            complaint_reveal_identity(complaint=complaint, actor=actor,
+                                      identity=request.POST.get("identity", ""))
             messages.success(request, _("Thank you. The people handling your report now know "
                                         "who you are."))
         else:
@@ -351,6 +392,9 @@ def _reporter_download(complaint: Complaint, actor: Any, pk: int) -> HttpRespons
 
 @never_cache
 def reporter_attachment(request: HttpRequest, pk: int) -> HttpResponse:
+    refused = _signed_in_refusal(request)
+    if refused is not None:
+        return refused
     complaint, actor = _anonymous_principal(request)
     return _reporter_download(complaint, actor, pk)
 

@@ -178,6 +178,23 @@ def test_a_receipt_key_gets_a_short_token_for_that_one_complaint(api: Api, filed
     assert (issued.actor_type, issued.actor_id) == ("reporter", other.complaint.reference)
 
 
+def test_a_receipt_key_sent_with_a_users_token_is_refused(api: Api, reporter: Any) -> None:
+    filed = complaint_submit(reporter=None, anonymous=True, **REPORT)
+    user = Api(api.post("auth/token/", {"username": reporter.username, "password": "pw"})
+               .json()["token"])
+    tokens = ApiToken.objects.count()
+
+    refused = user.post("reporter/session/", {"receipt_key": filed.receipt_key})
+
+    assert refused.status_code == 403
+    assert "would connect it to that account" in refused.json()["detail"]
+    assert ApiToken.objects.count() == tokens
+    assert not AuditEvent.objects.filter(action="reporter.key_accepted").exists()
+    # Without the user's token the key works.
+    assert api.post("reporter/session/", {"receipt_key": filed.receipt_key}).status_code == 200
+    assert AuditEvent.objects.filter(action="reporter.key_accepted").count() == 1
+
+
 def test_a_wrong_receipt_key_is_a_400_and_audited(api: Api) -> None:
     response = api.post("reporter/session/", {"receipt_key": "AAAA-BBBB-CCCC-DDDD-EEEE"})
 

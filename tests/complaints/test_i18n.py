@@ -38,6 +38,7 @@ REPORTER_PYTHON = [
     "complaints/services/intake.py",
     "complaints/services/reporter.py",
     "complaints/services/attachments.py",
+    "complaints/services/metadata.py",
 ]
 # complaints/forms.py also holds the staff forms: only these parts of it are the reporter's.
 REPORTER_FORMS = {"ReportForm", "ReceiptKeyForm", "MessageForm", "RevealForm"}

@@ -26,6 +26,7 @@ from complaints.api.tokens import (
     api_token_revoke,
 )
 from complaints.api.views.base import ApiView, valid
+from complaints.permissions import ReporterPrincipal
 from complaints.services.reporter import WrongReceiptKey, receipt_key_redeem
 from complaints.throttle import receipt_key_blocked, receipt_key_failed
 from complaints.two_factor import (
@@ -88,11 +89,19 @@ class ReporterSessionView(ApiView):
 
     @extend_schema(
         operation_id="reporter_session_create", request=s.ReceiptKeySerializer,
-        responses={200: s.ReporterTokenSerializer, **errors(*BODY_ERRORS, 429)},
+        responses={200: s.ReporterTokenSerializer, **errors(*BODY_ERRORS, 403, 429)},
         description="An anonymous reporter's receipt key for a short-lived token that opens "
                     "their one complaint. Wrong keys are limited per client and overall (429) "
-                    "and every attempt is audited.")
+                    "and every attempt is audited. Refused (403) with a user's token: send "
+                    "the key without one, so the report is never tied to an account.")
     def post(self, request: Request) -> Response:
+        # Nothing here would store the two together (the reporter's token names no user),
+        # but as on the web, anonymous follow-up is not done while signed in: a client
+        # sending both is about to tie the report to the account itself.
+        if request.user.is_authenticated and not isinstance(request.user, ReporterPrincipal):
+            raise PermissionDenied(
+                "Following up an anonymous report with a user's token would connect it to "
+                "that account. Send the receipt key without an Authorization header.")
         data = valid(s.ReceiptKeySerializer, request.data)
         if receipt_key_blocked(request._request):
             raise Throttled(detail="Too many wrong keys. Please wait an hour.")
