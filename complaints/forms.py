@@ -48,8 +48,8 @@ class ReportForm(forms.Form):
     attachment = forms.FileField(
         label=_("Add a file (optional)"), required=False,
         help_text=_("A document, photo, recording or screenshot, up to 10 MB. We remove hidden "
-                    "information such as location, device and author from photos and "
-                    "documents before we store them."))
+                    "information such as location, device and author from your files before "
+                    "we store them."))
 
     def service_fields(self) -> dict[str, Any]:
         data = self.cleaned_data

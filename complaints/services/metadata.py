@@ -83,8 +83,7 @@ class Uncleanable(Exception):
 
 
 def metadata_strip(*, data: bytes, content_type: str) -> bytes:
-    """``data`` without the hidden information its format carries; unchanged for types
-    that carry none we know to remove (plain text, audio, video).
+    """``data`` without the hidden information its format carries; plain text is unchanged.
 
     Raises ``InvalidInput`` (key ``attachment``) for a file that cannot be read: a damaged
     image, a password-protected PDF, a broken zip.
@@ -267,6 +266,92 @@ def _odf(data: bytes) -> bytes:
     return _zip_rewritten(data, _ODF, None)
 
 
+# ISO media (MP4, M4A): boxes that hold tags, a location (QuickTime's ©xyz and its
+# location key) or XMP are turned into free space of the same size, so that the offsets
+# to the media data stay right; the boxes that hold them are walked into.
+_MP4_CONTAINERS = frozenset({b"moov", b"trak", b"mdia", b"edts"})
+_MP4_DROPPED = frozenset({b"udta", b"meta"})
+_MP4_XMP_UUID = bytes.fromhex("be7acfcb97a942e89c71999491e3afac")
+# ...and the boxes that say when the recording was made and last changed.
+_MP4_TIMED = frozenset({b"mvhd", b"tkhd", b"mdhd"})
+# WAV chunks left out: LIST/INFO (artist, software, date), ID3, broadcast (originator,
+# date), iXML and XMP.
+_WAV_DROPPED = frozenset({b"LIST", b"id3 ", b"ID3 ", b"bext", b"iXML", b"_PMX"})
+
+
+def _mp4(data: bytes) -> bytes:
+    out = bytearray(data)
+    _mp4_boxes(out, 0, len(out))
+    return bytes(out)
+
+
+def _mp4_boxes(out: bytearray, start: int, end: int) -> None:
+    at = start
+    while at < end:
+        if at + 8 > end:
+            raise Uncleanable
+        size, kind, header = int.from_bytes(out[at:at + 4], "big"), bytes(out[at + 4:at + 8]), 8
+        if size == 1:
+            if at + 16 > end:
+                raise Uncleanable
+            size, header = int.from_bytes(out[at + 8:at + 16], "big"), 16
+        elif size == 0:  # to the end of the file
+            size = end - at
+        if size < header or at + size > end:
+            raise Uncleanable
+        body = at + header
+        if kind in _MP4_DROPPED or (kind == b"uuid" and out[body:body + 16] == _MP4_XMP_UUID):
+            out[at + 4:at + 8] = b"free"
+            out[body:at + size] = bytes(at + size - body)
+        elif kind in _MP4_CONTAINERS:
+            _mp4_boxes(out, body, at + size)
+        elif kind in _MP4_TIMED and size >= header + 4:
+            width = 8 if out[body] == 1 else 4  # version 1 has 64-bit times
+            times = slice(body + 4, body + 4 + 2 * width)
+            if times.stop > at + size:
+                raise Uncleanable
+            out[times] = bytes(2 * width)
+        at += size
+
+
+def _mp3(data: bytes) -> bytes:
+    """Without ID3v2 tags before the audio, or ID3v1 and APE tags after it."""
+    start = 0
+    while data[start:start + 3] == b"ID3" and len(data) >= start + 10:
+        syncsafe = data[start + 6:start + 10]
+        if any(byte & 0x80 for byte in syncsafe):
+            raise Uncleanable
+        length = syncsafe[0] << 21 | syncsafe[1] << 14 | syncsafe[2] << 7 | syncsafe[3]
+        start += 10 + length + (10 if data[start + 5] & 0x10 else 0)
+    end = len(data)
+    if data[end - 128:end - 125] == b"TAG":
+        end -= 128
+    if data[end - 32:end - 24] == b"APETAGEX":
+        tag = int.from_bytes(data[end - 20:end - 16], "little")  # footer and items
+        has_header = int.from_bytes(data[end - 12:end - 8], "little") & 0x80000000
+        end -= tag + (32 if has_header else 0)
+    if start >= end:
+        raise Uncleanable
+    return data[start:end]
+
+
+def _wav(data: bytes) -> bytes:
+    if data[:4] != b"RIFF" or data[8:12] != b"WAVE":
+        raise Uncleanable
+    out = bytearray(data[:12])
+    at = 12
+    while at + 8 <= len(data):
+        kind, size = data[at:at + 4], int.from_bytes(data[at + 4:at + 8], "little")
+        end = at + 8 + size + (size & 1)  # chunks are padded to an even length
+        if at + 8 + size > len(data):
+            raise Uncleanable
+        if kind not in _WAV_DROPPED:
+            out += data[at:min(end, len(data))]
+        at = end
+    out[4:8] = (len(out) - 8).to_bytes(4, "little")
+    return bytes(out)
+
+
 _CLEANERS: dict[str, Callable[[bytes], bytes]] = {
     "image/jpeg": _image,
     "image/png": _image,
@@ -278,4 +363,8 @@ _CLEANERS: dict[str, Callable[[bytes], bytes]] = {
     "application/vnd.openxmlformats-officedocument.wordprocessingml.document": _ooxml,
     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": _ooxml,
     "application/vnd.oasis.opendocument.text": _odf,
+    "audio/mpeg": _mp3,
+    "audio/mp4": _mp4,
+    "video/mp4": _mp4,
+    "audio/x-wav": _wav,
 }

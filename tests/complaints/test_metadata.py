@@ -292,3 +292,39 @@ def test_an_open_document_loses_its_author() -> None:
 
 def test_plain_text_is_stored_as_it_came() -> None:
     assert metadata_strip(data=b"Notes\n", content_type="text/plain") == b"Notes\n"
+
+
+def _box(kind: bytes, body: bytes) -> bytes:
+    return (8 + len(body)).to_bytes(4, "big") + kind + body
+
+
+def test_a_phone_video_loses_its_location_tags_and_recording_time() -> None:
+    recorded = (3_900_000_000).to_bytes(4, "big")  # seconds since 1904: in 2027
+    mvhd = _box(b"mvhd", b"\x00\x00\x00\x00" + recorded + recorded + bytes(88))
+    location = _box(b"udta", _box(b"\xa9xyz", b"\x00\x12\x15\xc7+51.5074-000.1278/"))
+    apple = _box(b"meta", bytes(4) + _box(b"keys", b"com.apple.quicktime.make iPhone"))
+    mdat = _box(b"mdat", b"\x00\x01\x02frames")
+    video = (_box(b"ftyp", b"isom\x00\x00\x02\x00isomiso2")
+             + _box(b"moov", mvhd + _box(b"trak", location) + apple) + mdat)
+    clean = metadata_strip(data=video, content_type="video/mp4")
+    assert len(clean) == len(video)  # the offsets to the media data still hold
+    assert b"51.5074" not in clean and b"iPhone" not in clean and recorded not in clean
+    assert clean.endswith(mdat) and clean.count(b"free") == 2
+
+
+def test_a_recording_loses_its_id3_and_wav_tags() -> None:
+    frames = b"\xff\xfb\x90\x00" + bytes(60)
+    title = b"TIT2" + (10).to_bytes(4, "big") + b"\x00\x00\x00Jo Bloggs"
+    id3 = b"ID3\x03\x00\x00" + bytes([0, 0, 0, len(title)]) + title
+    v1 = b"TAG" + b"Jo Bloggs".ljust(125, b"\x00")
+    mp3 = metadata_strip(data=id3 + frames + v1, content_type="audio/mpeg")
+    assert mp3 == frames
+
+    info = b"INFOIART" + (10).to_bytes(4, "little") + b"Jo Bloggs\x00"
+    chunks = (b"fmt " + (16).to_bytes(4, "little") + bytes(16)
+              + b"LIST" + len(info).to_bytes(4, "little") + info
+              + b"data" + (4).to_bytes(4, "little") + b"\x01\x02\x03\x04")
+    wav = b"RIFF" + (4 + len(chunks)).to_bytes(4, "little") + b"WAVE" + chunks
+    clean = metadata_strip(data=wav, content_type="audio/x-wav")
+    assert b"Bloggs" not in clean and clean.endswith(b"data\x04\x00\x00\x00\x01\x02\x03\x04")
+    assert int.from_bytes(clean[4:8], "little") == len(clean) - 8
