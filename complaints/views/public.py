@@ -13,7 +13,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
 from django.utils.functional import Promise
 from django.utils.translation import gettext as _
@@ -198,7 +198,7 @@ def _attach(request: HttpRequest, complaint: Complaint, form: ReportForm,
     return True
 
 
-def ends_follow_up(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+def ends_follow_up(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
     """For a sign-in view: signing in ends an anonymous follow-up open in the same browser.
 
     Django's ``login`` keeps the session's data when it gives the session a new key, so
@@ -207,7 +207,7 @@ def ends_follow_up(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespo
     the key), and put back only if nobody signed in (a mistyped password).
     """
     @wraps(view)
-    def sign_in(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def sign_in(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         opened = request.session.pop(SESSION_KEY, None) if request.method == "POST" else None
         response = view(request, *args, **kwargs)
         if opened is not None and not request.user.is_authenticated:
