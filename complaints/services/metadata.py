@@ -104,10 +104,13 @@ def _image(data: bytes) -> bytes:
         image.load()  # decoding is what proves the file is whole
         orientation = image.getexif().get(EXIF_ORIENTATION, 1)
         if orientation in (0, 1):
-            if image.format == "JPEG":
-                return _jpeg_segments(data)
-            if image.format == "PNG":
-                return _png_chunks(data)
+            try:
+                if image.format == "JPEG":
+                    return _jpeg_segments(data)
+                if image.format == "PNG":
+                    return _png_chunks(data)
+            except Uncleanable:
+                pass  # decodable but oddly laid out: written again below
         return _rewritten(image)
 
 
@@ -149,22 +152,38 @@ def _jpeg_segments(data: bytes) -> bytes:
         if marker == 0xFF:  # fill byte
             at += 1
             continue
+        if data[at:at + 2] == _JPEG_EOI:
+            return bytes(out + _JPEG_EOI)
         if marker in _JPEG_STANDALONE:
             out += data[at:at + 2]
             at += 2
             continue
-        if marker == _JPEG_SOS:
-            end = data.find(_JPEG_EOI, at)
-            if end < 0:
-                raise Uncleanable
-            out += data[at:end + 2]
-            return bytes(out)
         length = int.from_bytes(data[at + 2:at + 4], "big")
         if length < 2 or at + 2 + length > len(data):
             raise Uncleanable
         if marker not in _JPEG_APP_DROPPED and marker != _JPEG_COMMENT:
             out += data[at:at + 2 + length]
         at += 2 + length
+        if marker == _JPEG_SOS:
+            scan_end = _jpeg_scan_end(data, at)
+            out += data[at:scan_end]
+            at = scan_end
+
+
+def _jpeg_scan_end(data: bytes, at: int) -> int:
+    """Where a scan's compressed data ends: at the first marker that is neither a stuffed
+    0xFF byte nor a restart marker (a progressive JPEG has tables between its scans)."""
+    while True:
+        at = data.find(b"\xff", at)
+        if at < 0 or at + 1 >= len(data):
+            raise Uncleanable
+        following = data[at + 1]
+        if following == 0x00 or 0xD0 <= following <= 0xD7:
+            at += 2
+        elif following == 0xFF:
+            at += 1
+        else:
+            return at
 
 
 def _png_chunks(data: bytes) -> bytes:

@@ -328,3 +328,17 @@ def test_a_recording_loses_its_id3_and_wav_tags() -> None:
     clean = metadata_strip(data=wav, content_type="audio/x-wav")
     assert b"Bloggs" not in clean and clean.endswith(b"data\x04\x00\x00\x00\x01\x02\x03\x04")
     assert int.from_bytes(clean[4:8], "little") == len(clean) - 8
+
+
+def test_a_progressive_photo_keeps_every_scan() -> None:
+    image = Image.effect_noise((64, 48), 60).convert("RGB")
+    exif = Image.Exif()
+    exif[MODEL] = "iPhone 15 Pro"
+    out = io.BytesIO()
+    image.save(out, "JPEG", progressive=True, exif=exif, quality=90)
+    photo = out.getvalue()
+    assert photo.count(b"\xff\xda") > 1  # several scans, with tables between them
+    clean = metadata_strip(data=photo + b"SEFT trailer: Galaxy S24", content_type="image/jpeg")
+    assert b"iPhone" not in clean and b"Galaxy" not in clean
+    with Image.open(io.BytesIO(clean)) as cleaned, Image.open(io.BytesIO(photo)) as original:
+        assert cleaned.tobytes() == original.tobytes()
