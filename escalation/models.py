@@ -135,6 +135,12 @@ class PolicyChange(models.Model):
     def __str__(self) -> str:
         return f"{self.kind} change #{self.pk} ({self.status})"
 
+    @property
+    def value_text(self) -> str:
+        if self.amount is None:
+            return str(_("remove the override"))
+        return f"{self.amount} {Unit(self.unit).label}"
+
 
 class Deadline(models.Model):
     class Outcome(models.TextChoices):

@@ -31,6 +31,9 @@ class Duration:
     amount: int
     unit: str
 
+    def __str__(self) -> str:
+        return f"{self.amount} {Unit(self.unit).label}"
+
     def after(self, start: datetime) -> datetime:
         if self.unit == Unit.BUSINESS_DAYS:
             return calendar.add_business_days(start, self.amount)
