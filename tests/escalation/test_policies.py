@@ -328,3 +328,19 @@ def test_the_system_check_refuses_a_retention_setting_out_of_bounds() -> None:
         [error] = retention_days_in_bounds()
     assert isinstance(error, checks.Error) and error.id == "escalation.E001"
     assert retention_days_in_bounds() == []
+
+
+def test_configuration_from_the_environment_is_recorded_when_it_changes() -> None:
+    from escalation.services.policies import config_observe
+
+    assert config_observe() is True
+    assert config_observe() is False  # unchanged: nothing new on the record
+    with override_settings(ORG_HOLIDAYS_COUNTRY="DE", ORG_HOLIDAYS_SUBDIVISION=None):
+        assert config_observe() is True
+    assert config_observe() is True
+    first, second, third = events(Action.CONFIG_OBSERVED)
+    assert first.actor_type == "system" and payload(first)["previous"] is None
+    assert payload(second)["settings"]["ORG_HOLIDAYS_COUNTRY"] == "DE"
+    assert payload(second)["previous"]["ORG_HOLIDAYS_COUNTRY"] == "GB"
+    assert payload(third)["settings"]["ORG_HOLIDAYS_COUNTRY"] == "GB"  # back again
+    assert payload(second)["settings"]["SWEEP_EVERY_SECONDS"] == "60.0"
