@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -259,21 +259,23 @@ def policy_change_propose(*, actor: Any, kind: str, category: str = "", severity
     now = timezone.now()
     with transaction.atomic():
         effect = _effect(scope, duration)
-        if effect.loosens and PolicyChange.objects.filter(
-                kind=scope.kind, category=scope.category, severity=scope.severity,
-                status=PolicyChange.Status.PENDING).exists():
+        try:
+            # A savepoint: a loosening proposed at the same time at the same scope trips
+            # policy_change_one_pending_per_scope, and the answer is the same field error.
+            with transaction.atomic():
+                change = PolicyChange.objects.create(
+                    kind=scope.kind, category=scope.category, severity=scope.severity,
+                    amount=None if duration is None else duration.amount,
+                    unit="" if duration is None else str(duration.unit), reason=reason,
+                    loosens=effect.loosens, proposed_by=actor, proposed_at=now,
+                    status=PolicyChange.Status.PENDING if effect.loosens
+                    else PolicyChange.Status.APPLIED,
+                    decided_by=None if effect.loosens else actor,
+                    decided_at=None if effect.loosens else now)
+        except IntegrityError:
             raise InvalidInput({"__all__": [_(
                 "A change at this scope is already waiting for a second person: approve or "
-                "reject it first.")]})
-        change = PolicyChange.objects.create(
-            kind=scope.kind, category=scope.category, severity=scope.severity,
-            amount=None if duration is None else duration.amount,
-            unit="" if duration is None else str(duration.unit), reason=reason,
-            loosens=effect.loosens, proposed_by=actor, proposed_at=now,
-            status=PolicyChange.Status.PENDING if effect.loosens
-            else PolicyChange.Status.APPLIED,
-            decided_by=None if effect.loosens else actor,
-            decided_at=None if effect.loosens else now)
+                "reject it first.")]}) from None
         payload = _payload(change, effect)
         audit.record(action=Action.POLICY_CHANGE_PROPOSED, actor=actor, target=scope.target,
                      to_state=change.status, payload=payload)
