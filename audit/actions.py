@@ -62,6 +62,12 @@ class Action(StrEnum):
     EXPORT_CASE_AUDIT_PDF = "export.case_audit_pdf"
     EXPORT_COMPLIANCE_REPORT = "export.compliance_report"
     AUDIT_LOG_VIEWED = "audit.log_viewed"
+    # Configuration (escalation.services.policies): deadlines and retention, each with the
+    # values before and after; what the environment set, as a sweep last saw it.
+    POLICY_CHANGE_PROPOSED = "policy.change_proposed"
+    POLICY_CHANGED = "policy.changed"
+    POLICY_CHANGE_REJECTED = "policy.change_rejected"
+    CONFIG_OBSERVED = "config.observed"
     # API.
     API_TOKEN_ISSUED = "api.token_issued"  # noqa: S105 (an action name, not a secret)
     API_TOKEN_REVOKED = "api.token_revoked"  # noqa: S105

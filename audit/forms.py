@@ -13,7 +13,10 @@ from audit.actions import Action
 from audit.models import AuditEvent
 from audit.selectors import LogFilters, Period
 from audit.selectors.dashboard import MAX_PERIOD_DAYS
-from complaints.models import REFERENCE_ALPHABET
+from complaints.models import REFERENCE_ALPHABET, Category, Severity
+from escalation.models import Kind, Unit
+from escalation.policy import BOUNDS
+from escalation.services.policies import REASON_MAX, RETENTION
 
 REFERENCE_RE = re.compile(rf"^MC-[{REFERENCE_ALPHABET}]{{4}}-[{REFERENCE_ALPHABET}]{{4}}$")
 ACTOR_ID_RE = re.compile(r"^[A-Za-z0-9_.:-]*$")
@@ -121,3 +124,47 @@ class LogFilterForm(forms.Form):
         return LogFilters(reference=data["reference"], actor_type=data["actor_type"],
                           actor_id=data["actor_id"], action=data["action"],
                           since=data["since"], until=data["until"])
+
+
+class PolicyChangeForm(forms.Form):
+    """A proposed change of a deadline or of the retention period. Only the shape is checked
+    here; the bounds and the second-person rule are the service's
+    (escalation.services.policies), whose field errors come back onto these fields."""
+
+    kind = forms.ChoiceField(
+        label="What to change",
+        choices=[*[(str(k), str(dict(Kind.choices).get(k, "Each escalation level")))
+                   for k in BOUNDS], (RETENTION, "Retention period (days)")])
+    category = forms.ChoiceField(label="Category", required=False,
+                                 choices=[("", "Every category"), *Category.choices])
+    severity = forms.ChoiceField(label="Severity", required=False,
+                                 choices=[("", "Every severity"), *Severity.choices])
+    amount = forms.IntegerField(
+        label="Amount", required=False, min_value=1, max_value=2**31 - 1,
+        help_text="A whole number, at least 1. For the retention period: days (365 to 3650).",
+        error_messages={"invalid": "Enter a whole number, like 5."})
+    unit = forms.ChoiceField(label="Unit", required=False,
+                             choices=[("", "—"), *Unit.choices],
+                             help_text="Not used for the retention period (always days).")
+    remove = forms.BooleanField(
+        label="Remove the override at this scope instead", required=False,
+        help_text="The scope then follows the wider policy or the default.")
+    reason = forms.CharField(
+        label="Reason", max_length=REASON_MAX, widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Why this change is needed. Kept with the change; the audit log keeps a "
+                  "digest of it.",
+        error_messages={"required": "Say why this change is needed."})
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if self.errors:
+            return data
+        if data.get("remove"):
+            if data["kind"] == RETENTION:
+                self.add_error("remove", "The retention period can be changed, not removed.")
+            data["amount"] = None
+        elif data.get("amount") is None:
+            self.add_error("amount", "Enter the new amount, or tick remove.")
+        elif data["kind"] != RETENTION and not data.get("unit"):
+            self.add_error("unit", "Choose a unit.")
+        return data

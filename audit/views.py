@@ -1,4 +1,4 @@
-"""The compliance pages: dashboard, audit log viewer, exports.
+"""The compliance pages: dashboard, audit log viewer, exports, policies.
 
 Open to compliance officers and the audit committee; both read everything here (the
 committee's role is read-only, and the log and the reports are reads; the committee's
@@ -8,13 +8,15 @@ not see. Every page view of the log and every export is an audit event.
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.http import content_disposition_header
 from django.views.decorators.cache import never_cache
@@ -22,7 +24,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from audit import services as audit
 from audit.actions import Action
-from audit.forms import LogFilterForm, PeriodForm
+from audit.forms import LogFilterForm, PeriodForm, PolicyChangeForm
 from audit.reports.charts import dashboard_charts, human_duration
 from audit.reports.exports import (
     ExportFile,
@@ -31,9 +33,14 @@ from audit.reports.exports import (
     may_export,
 )
 from audit.selectors import chain_status, dashboard_figures, log_page, usernames_for
-from audit.selectors.log import ChainStatus, actor_label
+from audit.selectors.log import ChainStatus, actor_label, policy_history
 from complaints.access import visible_complaints
+from complaints.errors import InvalidInput, TransitionForbidden, TransitionNotAllowed
 from complaints.services.access import CaseNotFound
+from escalation.models import PolicyChange
+from escalation.policy import retention_in_force
+from escalation.selectors import pending_policy_changes, policy_overrides, policy_table
+from escalation.services import policies as policy_services
 
 
 def _readers_only(request: HttpRequest) -> None:
@@ -183,3 +190,83 @@ def verify_chain(request: HttpRequest) -> HttpResponse:
         messages.error(request, f"The chain is broken at event #{result.first_broken_seq}: "
                                 f"{result.problem}.")
     return redirect("compliance:audit_log")
+
+
+def _policies_page(request: HttpRequest, form: PolicyChangeForm, status: int = 200
+                   ) -> HttpResponse:
+    pending = list(pending_policy_changes())
+    retention, retention_source = retention_in_force()
+    context = {
+        "section": "policies", "form": form, "table": policy_table(),
+        "overrides": policy_overrides(), "retention_days": retention,
+        "retention_source": retention_source,
+        "pending": [(change, policy_services.may_approve(change, request.user),
+                     policy_services.may_reject(change, request.user)) for change in pending],
+        "may_propose": policy_services.may_propose(request.user),
+        "history": policy_history(),
+    }
+    return render(request, "audit/policies.html", context, status=status)
+
+
+@never_cache
+@login_required
+def policies(request: HttpRequest) -> HttpResponse:
+    """/compliance/policies/: the deadlines and retention period in force, changes waiting
+    for a second person, the history from the audit log; POST proposes a change."""
+    _readers_only(request)
+    if request.method == "GET":
+        return _policies_page(request, PolicyChangeForm())
+    if request.method != "POST":
+        return HttpResponse(status=405, headers={"Allow": "GET, POST"})
+    if not policy_services.may_propose(request.user):
+        raise PermissionDenied
+    form = PolicyChangeForm(request.POST)
+    if not form.is_valid():
+        return _policies_page(request, form, status=400)
+    data = form.cleaned_data
+    try:
+        change = policy_services.policy_change_propose(
+            actor=request.user, kind=data["kind"], category=data["category"],
+            severity=data["severity"], amount=data["amount"], unit=data["unit"],
+            reason=data["reason"])
+    except InvalidInput as exc:
+        for field, errors in exc.errors.items():
+            for error in errors:
+                form.add_error(field if field in form.fields else None, error)
+        return _policies_page(request, form, status=400)
+    if change.status == PolicyChange.Status.PENDING:
+        messages.success(request, "The change loosens a policy: it waits for a second "
+                                  "person to approve it.")
+    else:
+        messages.success(request, "The change is in force.")
+    return redirect("compliance:policies")
+
+
+def _decide(request: HttpRequest, pk: int, decide: Any) -> HttpResponse:
+    _readers_only(request)
+    change = get_object_or_404(PolicyChange, pk=pk)
+    try:
+        decide(change=change, actor=request.user)
+    except TransitionForbidden as exc:
+        raise PermissionDenied(str(exc)) from None
+    except TransitionNotAllowed:
+        messages.error(request, "This change was already decided.")
+    except InvalidInput as exc:
+        messages.error(request, " ".join(e for errors in exc.errors.values() for e in errors))
+    else:
+        messages.success(request, "Done: the change is on the record.")
+    return redirect("compliance:policies")
+
+
+@login_required
+@require_POST
+def policy_change_approve(request: HttpRequest, pk: int) -> HttpResponse:
+    """POST /compliance/policies/changes/{id}/approve/"""
+    return _decide(request, pk, policy_services.policy_change_approve)
+
+
+@login_required
+@require_POST
+def policy_change_reject(request: HttpRequest, pk: int) -> HttpResponse:
+    """POST /compliance/policies/changes/{id}/reject/"""
+    return _decide(request, pk, policy_services.policy_change_reject)

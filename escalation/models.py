@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+
+from escalation.bounds import RETENTION_MAX_DAYS, RETENTION_MIN_DAYS
 
 
 class Kind(models.TextChoices):
@@ -27,9 +27,17 @@ class Unit(models.TextChoices):
     SECONDS = "seconds", _("seconds (drills and tests)")
 
 
+# The longest any clock may run, in days: three calendar months at their longest (July to
+# September). Only the database's backstop (SlaPolicy's check constraint) uses it.
+CEILING_DAYS = 92
+
+
 class SlaPolicy(models.Model):
     """An override of a default deadline (escalation/policy.py) for a category, a severity,
-    or both. ``escalation`` is the shorter deadline that starts at each escalation level."""
+    or both. ``escalation`` is the shorter deadline that starts at each escalation level.
+
+    Written only by escalation.services.policies, which checks the legal bounds, audits the
+    old and new values and asks a second person to approve a longer deadline."""
 
     kind = models.CharField(max_length=32, choices=[*Kind.choices, ("escalation", "Escalation")])
     category = models.CharField(max_length=32, blank=True, help_text="blank: every category")
@@ -44,17 +52,93 @@ class SlaPolicy(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["kind", "category", "severity"],
                                     name="sla_policy_one_per_scope"),
+            # The database's own floor and ceiling, whoever writes the row: no clock of zero
+            # and none that can never fire. The exact legal bounds (7 days to acknowledge,
+            # 3 months otherwise, on the organisation's calendar) are checked by
+            # escalation.services.policies, the only writer; this is the coarse backstop.
+            models.CheckConstraint(
+                condition=Q(amount__gte=1) & (
+                    Q(unit=Unit.SECONDS, amount__lte=CEILING_DAYS * 86400)
+                    | Q(unit=Unit.HOURS, amount__lte=CEILING_DAYS * 24)
+                    | Q(unit=Unit.CALENDAR_DAYS, amount__lte=CEILING_DAYS)
+                    | Q(unit=Unit.BUSINESS_DAYS, amount__lte=CEILING_DAYS)
+                    | Q(unit=Unit.CALENDAR_MONTHS, amount__lte=3)),
+                name="sla_policy_amount_can_fire"),
         ]
 
     def __str__(self) -> str:
         scope = " / ".join(filter(None, [self.category, self.severity])) or "default"
         return f"{self.kind} ({scope}): {self.amount} {self.get_unit_display()}"
 
-    def save(self, *args: Any, **kwargs: Any) -> None:
-        from escalation.policy import Policies
 
-        super().save(*args, **kwargs)
-        Policies.forget()  # this process sees the change at once; others within 30 s
+
+class RetentionPolicy(models.Model):
+    """How long an ended case keeps its personal data. One row with a blank category is
+    the default in force (per-category rows are for later); without it the setting
+    RETENTION_DAYS is in force. Written only by escalation.services.policies."""
+
+    category = models.CharField(max_length=32, blank=True, unique=True,
+                                help_text="blank: every category")
+    days = models.PositiveIntegerField()
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(days__gte=RETENTION_MIN_DAYS, days__lte=RETENTION_MAX_DAYS),
+                name="retention_policy_days_in_bounds"),
+        ]
+
+    def __str__(self) -> str:
+        return f"retention ({self.category or 'default'}): {self.days} days"
+
+
+class PolicyChange(models.Model):
+    """A proposed change of an SLA deadline or of the retention period, and what became of
+    it. A change that tightens (or keeps) applies when proposed; one that loosens waits
+    here for a second person. The audit log holds the same facts; this row holds the
+    reason's words, which the log keeps only as a digest."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Waiting for a second person")
+        APPLIED = "applied", _("Applied")
+        REJECTED = "rejected", _("Rejected")
+
+    # A deadline kind, "escalation", or "retention".
+    kind = models.CharField(max_length=32)
+    category = models.CharField(max_length=32, blank=True)
+    severity = models.CharField(max_length=16, blank=True)
+    # None: remove the override, so the scope falls back to the next one.
+    amount = models.PositiveIntegerField(null=True, blank=True)
+    unit = models.CharField(max_length=16, blank=True)
+    reason = models.TextField()
+    loosens = models.BooleanField()
+    status = models.CharField(max_length=16, choices=Status.choices)
+    proposed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
+                                    related_name="+")
+    proposed_at = models.DateTimeField()
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
+                                   null=True, blank=True, related_name="+")
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-proposed_at"]
+        constraints = [
+            # One loosening at a time per scope: the second person approves one clear
+            # before -> after, not a queue of them.
+            models.UniqueConstraint(fields=["kind", "category", "severity"],
+                                    condition=Q(status="pending"),
+                                    name="policy_change_one_pending_per_scope"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} change #{self.pk} ({self.status})"
+
+    @property
+    def value_text(self) -> str:
+        if self.amount is None:
+            return str(_("remove the override"))
+        return f"{self.amount} {Unit(self.unit).label}"
 
 
 class Deadline(models.Model):

@@ -55,6 +55,9 @@ def test_production_settings_start_with_every_secret_set() -> None:
     ("FIELD_ENCRYPTION_KEYS", "not-a-key", "malformed Fernet key"),
     ("AUDIT_SIGNING_KEY", "bm90IDMyIGJ5dGVz", "AUDIT_SIGNING_KEY"),
     ("AUDIT_SIGNING_KEY", "%%%", "AUDIT_SIGNING_KEY"),
+    # A retention period is configuration on the record: none the law's bounds refuse.
+    ("RETENTION_DAYS", "36500", "RETENTION_DAYS"),
+    ("RETENTION_DAYS", "30", "RETENTION_DAYS"),
 ])
 def test_production_settings_refuse_a_missing_or_malformed_secret(name: str, value: str,
                                                                    message: str) -> None:

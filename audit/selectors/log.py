@@ -222,3 +222,42 @@ def check_trail(events: list[AuditEvent]) -> TrailCheck:
                                 e.from_state, e.to_state, e.payload):
             return TrailCheck(len(events), False, e.seq, "does not match its hash")
     return TrailCheck(len(events), True)
+
+
+POLICY_ACTIONS = (Action.POLICY_CHANGE_PROPOSED, Action.POLICY_CHANGED,
+                  Action.POLICY_CHANGE_REJECTED, Action.CONFIG_OBSERVED)
+
+
+def _value_text(value: Any) -> str:
+    if not isinstance(value, dict):
+        return "—"
+    source = value.get("source", "")
+    if value.get("amount") is None:
+        return f"differs by severity ({source})" if source == "varies" else f"none ({source})"
+    return f"{value['amount']} {str(value.get('unit', '')).replace('_', ' ')} ({source})"
+
+
+@dataclass(frozen=True)
+class PolicyEvent:
+    event: AuditEvent
+    actor: str
+    payload: dict[str, Any]
+
+    @property
+    def before(self) -> str:
+        return _value_text(self.payload.get("before"))
+
+    @property
+    def after(self) -> str:
+        return _value_text(self.payload.get("after"))
+
+
+def policy_history(*, limit: int = 100) -> list[PolicyEvent]:
+    """The configuration's history as the audit log holds it, newest first: proposals,
+    changes, rejections and what the environment was seen to set. Two queries."""
+    events = list(AuditEvent.objects.filter(action__in=[a.value for a in POLICY_ACTIONS])
+                  .order_by("-seq")[:limit])
+    names = usernames_for({e.actor_id for e in events
+                           if e.actor_type == AuditEvent.ActorType.USER})
+    return [PolicyEvent(event=e, actor=actor_label(e, names), payload=json.loads(e.payload))
+            for e in events]

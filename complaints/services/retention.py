@@ -1,8 +1,10 @@
 """Retention: erasing the personal data of cases that ended long ago.
 
-A closed, dismissed or withdrawn case keeps its personal data for ``RETENTION_DAYS`` after
-it ended, then loses it: the narrative, the people, the messages, the files. What stays is
-what the compliance dashboard counts (reference, category, severity, state, the milestone
+A closed, dismissed or withdrawn case keeps its personal data for the retention period in
+force after it ended (``escalation.policy.retention_days``: the stored policy, changed only
+through escalation.services.policies, else the setting ``RETENTION_DAYS``), then loses it:
+the narrative, the people, the messages, the files. What stays is what the compliance
+dashboard counts (reference, category, severity, state, the milestone
 timestamps, deadlines and escalations) and the audit log, which never held the text, so
 its chain still verifies.
 
@@ -19,7 +21,6 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import Count, QuerySet
 from django.utils import timezone
@@ -41,6 +42,7 @@ from complaints.models import (
 )
 from complaints.services.attachments import delete_stored_files
 from escalation.models import Notification
+from escalation.policy import retention_days
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +54,7 @@ ERASED = "[erased]"
 def _due(now: datetime) -> QuerySet[Complaint]:
     # Narrowed by the complaint_state_submitted index (state first); the rest is a filter
     # over ended cases, fine for a daily job.
-    cutoff = now - timedelta(days=settings.RETENTION_DAYS)
+    cutoff = now - timedelta(days=retention_days())
     return Complaint.objects.filter(state__in=ENDED, ended_at__lt=cutoff, purged_at=None)
 
 
@@ -65,7 +67,7 @@ def retention_due(*, now: datetime | None = None) -> list[tuple[str, datetime | 
 
 
 def retention_purge(*, now: datetime | None = None, batch_size: int = BATCH_SIZE) -> int:
-    """Erase the personal data of every case that ended more than ``RETENTION_DAYS`` ago.
+    """Erase the personal data of every case that ended more than the retention period in force ago.
 
     Changes, per case: summary becomes ``[erased]``; narrative, location and
     reporter_identity are blanked; receipt_key_hash becomes "" (the receipt key opens

@@ -15,9 +15,11 @@ from config.settings.base import (
     DATABASES,
     FIELD_ENCRYPTION_KEYS,
     REDIS_URL,
+    RETENTION_DAYS,
     SECRET_KEY,
     env,
 )
+from escalation.bounds import RETENTION_MAX_DAYS, RETENTION_MIN_DAYS
 
 DEBUG = False
 
@@ -34,6 +36,10 @@ _require(
     "DATABASE_URL must point at PostgreSQL in production.",
 )
 _require(bool(REDIS_URL), "REDIS_URL must be set in production.")
+_require(
+    RETENTION_MIN_DAYS <= RETENTION_DAYS <= RETENTION_MAX_DAYS,
+    f"RETENTION_DAYS must be between {RETENTION_MIN_DAYS} and {RETENTION_MAX_DAYS} days.",
+)
 _require(bool(FIELD_ENCRYPTION_KEYS), "FIELD_ENCRYPTION_KEYS must hold at least one Fernet key.")
 for _key in FIELD_ENCRYPTION_KEYS:
     try:

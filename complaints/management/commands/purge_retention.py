@@ -2,17 +2,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from complaints.services.retention import retention_due, retention_purge
 from escalation.management.options import add_now_and_dry_run, now_from
+from escalation.policy import retention_days
 
 
 class Command(BaseCommand):
     help = (
         "Erase the personal data of closed, dismissed and withdrawn cases that ended more "
-        "than RETENTION_DAYS ago: the same service the beat task runs daily. --now simulates "
+        "than the retention period in force ago (the stored policy, else RETENTION_DAYS): the "
+        "same service the beat task runs daily. --now simulates "
         "a later time; --dry-run lists what would be erased."
     )
 
@@ -26,7 +27,7 @@ class Command(BaseCommand):
             for reference, ended_at in due:
                 self.stdout.write(f"{reference}  ended {ended_at:%Y-%m-%d}")
             self.stdout.write(
-                f"{len(due)} case(s) past the {settings.RETENTION_DAYS}-day retention period; "
+                f"{len(due)} case(s) past the {retention_days()}-day retention period; "
                 "nothing changed (dry run)")
             return
         purged = retention_purge(now=now)

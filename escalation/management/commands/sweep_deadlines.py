@@ -5,6 +5,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from escalation.management.options import add_now_and_dry_run, now_from
+from escalation.services.policies import config_observe
 from escalation.services.sweep import sweep
 
 
@@ -19,6 +20,8 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         now = now_from(options)
+        if not options["dry_run"]:
+            config_observe()
         result = sweep(now=now, dry_run=options["dry_run"])
         if options["dry_run"]:
             for reference, kind, level, due_at in result.due:
