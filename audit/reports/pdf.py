@@ -104,7 +104,6 @@ def _chain_lines(trail: TrailCheck, chain: ChainStatus, names: dict[str, str],
         broken = next((event_id(e) for e in events if e.seq == trail.first_broken_seq), "?")
         lines = [f"This case's events at export: BROKEN at event {broken}, "
                  f"which {trail.problem}."]
-    lines.append(f"Chain head at export: hash {chain.head_hash}.")
     if chain.verified is None:
         lines.append("Whole chain: never verified yet.")
     else:

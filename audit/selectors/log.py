@@ -16,7 +16,7 @@ from django.db.models import Q, QuerySet
 
 from audit.actions import Action
 from audit.chain import GENESIS_HASH, event_hash, format_time
-from audit.models import AuditEvent, ChainHead
+from audit.models import AuditEvent
 from audit.selectors.opaque import Cursor, cursor_encode
 from complaints import roles
 from complaints.access import visible_complaints
@@ -150,7 +150,6 @@ def log_page(*, user: Any, filters: LogFilters, cursor: Cursor | None = None,
 
 @dataclass(frozen=True)
 class ChainStatus:
-    head_hash: str
     verified: AuditEvent | None
     verification: dict[str, Any]
     checkpoint: AuditEvent | None
@@ -184,12 +183,12 @@ def _payload(event: AuditEvent | None) -> dict[str, Any]:
 
 
 def chain_status() -> ChainStatus:
-    """The chain head, the latest recorded verification (the hourly task's, or one asked for
-    on the log page) and the latest signed checkpoint export. Three queries."""
-    head = ChainHead.objects.filter(pk=1).values_list("hash", flat=True).first() or GENESIS_HASH
+    """The latest recorded verification (the hourly task's, or one asked for on the log
+    page) and the latest signed checkpoint export. Two queries. Not the head: its hash or
+    position would tell a reader about events hidden from them (audit/selectors/opaque.py)."""
     verified = _latest(Action.AUDIT_CHAIN_VERIFIED)
     checkpoint = _latest(Action.AUDIT_CHECKPOINT_EXPORTED)
-    return ChainStatus(head_hash=head, verified=verified,
+    return ChainStatus(verified=verified,
                        verification=_payload(verified), checkpoint=checkpoint,
                        checkpoint_head=_payload(checkpoint))
 

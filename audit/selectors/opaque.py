@@ -14,8 +14,13 @@ for the conflicted would itself tell them that a case exists. So, for everyone:
 - paging carries a ``cursor``: the position encrypted and authenticated (Fernet, under a
   key derived from ``SECRET_KEY``), so it can be neither forged nor read. Signing alone
   (``django.core.signing``) would not do: a signed value is readable base64.
-- a payload is shown without the keys that carry chain positions or counts of all events
-  (``POSITION_KEYS``: older events still hold them; newer ones are written without).
+- no hash of the chain is shown either, the head's included. Two head hashes read a moment
+  apart with one event of the reader's own between them (a verification they asked for,
+  whose fields they see) are that event's ``prev_hash`` and ``hash``: trying every ``seq``
+  finds its position, and so the number of events hidden from them.
+- a payload is shown without the keys that carry chain positions, counts of all events or
+  chain hashes (``HIDDEN_KEYS``: older events still hold positions and counts, newer ones
+  are written without; hashes stay on the record for the operator).
 - the chain's integrity is the server's verdict: intact or broken, and when it was
   checked.
 
@@ -40,10 +45,10 @@ from audit.chain import canonical_payload
 from audit.models import AuditEvent
 
 ID_LENGTH = 16
-# Payload keys that hold a position in the chain or a count of all its events. Dropped from
-# what readers see, whichever event holds them.
-POSITION_KEYS = frozenset({"seq", "last_seq", "head_seq", "events", "before", "after",
-                           "shown", "first_broken_seq"})
+# Payload keys that hold a position in the chain, a count of all its events or a chain hash.
+# Dropped from what readers see, whichever event holds them.
+HIDDEN_KEYS = frozenset({"seq", "last_seq", "head_seq", "events", "before", "after", "shown",
+                         "first_broken_seq", "head_hash", "hash"})
 _CURSOR_DIRECTIONS = ("after", "before")
 
 
@@ -94,7 +99,7 @@ def cursor_decode(token: str) -> Cursor:
 
 
 def reader_payload(event: AuditEvent) -> dict[str, Any]:
-    """The event's payload as readers see it: without ``POSITION_KEYS`` (a broken link's
+    """The event's payload as readers see it: without ``HIDDEN_KEYS`` (a broken link's
     position stays: see ``verification_public``)."""
     try:
         loaded = json.loads(event.payload)
@@ -103,7 +108,7 @@ def reader_payload(event: AuditEvent) -> dict[str, Any]:
     if not isinstance(loaded, dict):
         return {}
     return {key: value for key, value in loaded.items()
-            if key not in POSITION_KEYS or (key == "first_broken_seq" and value is not None)}
+            if key not in HIDDEN_KEYS or (key == "first_broken_seq" and value is not None)}
 
 
 def reader_payload_text(event: AuditEvent) -> str:
@@ -112,9 +117,9 @@ def reader_payload_text(event: AuditEvent) -> str:
 
 def verification_payload(result: Any) -> dict[str, Any]:
     """What a chain verification puts on the record (``audit.chain_verified``), which every
-    reader of the log sees: the verdict and the head hash, and where it broke only when it
-    did. Not the number of events walked: read against the events a reader can see, it
-    would count the ones hidden from them."""
+    reader of the log sees: the verdict, and where it broke only when it did. Not the number
+    of events walked: read against the events a reader can see, it would count the ones
+    hidden from them. The head hash is kept for the operator; readers are not shown it."""
     payload: dict[str, Any] = {"intact": result.intact, "head_hash": result.head_hash}
     if not result.intact:
         payload |= {"first_broken_seq": result.first_broken_seq, "problem": result.problem}
@@ -122,11 +127,14 @@ def verification_payload(result: Any) -> dict[str, Any]:
 
 
 def verification_public(result: Any, *, checked_at: datetime) -> dict[str, Any]:
-    """A verification as the API returns it: ``{intact, checked_at, head_hash}``, and
-    ``first_broken_seq`` with ``problem`` only when the chain is broken.
+    """A verification as the API returns it: ``{intact, checked_at}``, and
+    ``first_broken_seq`` with ``problem`` only when the chain is broken. No head hash: see
+    the module's docstring.
 
     The broken position is a trade-off, made on purpose: a broken chain is an incident the
     reader must be able to locate and report, and the operator's tools name it by ``seq``.
     It tells a conflicted reader one position in the chain, once, in an incident that is
     itself investigated; an intact chain (every other day) tells them nothing."""
-    return {**verification_payload(result), "checked_at": checked_at}
+    shown = {key: value for key, value in verification_payload(result).items()
+             if key != "head_hash"}
+    return {**shown, "checked_at": checked_at}

@@ -322,7 +322,6 @@ class AuditPageSerializer(serializers.Serializer):
 class VerifySerializer(serializers.Serializer):
     intact = serializers.BooleanField()
     checked_at = serializers.DateTimeField(help_text="When this check was made.")
-    head_hash = serializers.CharField(help_text="The chain head's hash when the check began.")
     first_broken_seq = serializers.IntegerField(
         required=False, help_text="Only when the chain is broken: the first broken link's "
                                   "position, so the incident can be located.")

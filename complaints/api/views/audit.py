@@ -87,9 +87,10 @@ class AuditVerifyView(ApiView):
 
     @extend_schema(operation_id="audit_verify", responses={
         200: s.VerifySerializer, **errors(401, 403)},
-        description="Walk the whole chain now: `{intact, checked_at, head_hash}`, and "
+        description="Walk the whole chain now: `{intact, checked_at}`, and "
                     "`first_broken_seq` with `problem` only when it is broken (an incident "
-                    "to locate). Never the number of events. The check is itself on the "
+                    "to locate). Never the number of events, nor the head's hash (with two "
+                    "of them a reader could find a position). The check is itself on the "
                     "record. Compliance only.")
     def get(self, request: Request) -> Response:
         result = audit.verify()
