@@ -79,19 +79,24 @@ def _api_pages(api: Api, user: Any, limit: int = 7) -> list[dict[str, Any]]:
 def _seq_candidates(exposed_text: str, events: list[dict[str, Any]], max_seq: int) -> list[int]:
     """A reader's attack: any full hash they were shown may be the previous event's; try
     every position for each event they see and look for the result among what they were
-    shown (whole or as a 16-character prefix)."""
+    shown (whole or as a 16-character prefix). A payload shown without some keys is tried
+    with the hashes they know put back (a verification records the head it began at)."""
     exposed = set(HEX.findall(exposed_text))
     previous = {h for h in exposed if len(h) == 64} | {GENESIS_HASH}
     found = []
     for e in events:
-        fields = (format_time(parse_datetime(e["occurred_at"])), e["actor_type"], e["actor"],
-                  e["action"], e["target_type"], e["target"], e["from_state"], e["to_state"],
-                  canonical_payload(e["payload"]))
-        for prev in previous:
-            for seq in range(1, max_seq + 1):
-                digest = event_hash(prev, seq, *fields)
-                if digest in exposed or digest[:16] in exposed:
-                    found.append(seq)
+        payloads = [e["payload"]]
+        if e["action"] == Action.AUDIT_CHAIN_VERIFIED:
+            payloads += [{**e["payload"], "head_hash": h} for h in previous]
+        for payload in payloads:
+            fields = (format_time(parse_datetime(e["occurred_at"])), e["actor_type"],
+                      e["actor"], e["action"], e["target_type"], e["target"], e["from_state"],
+                      e["to_state"], canonical_payload(payload))
+            for prev in previous:
+                for seq in range(1, max_seq + 1):
+                    digest = event_hash(prev, seq, *fields)
+                    if digest in exposed or digest[:16] in exposed:
+                        found.append(seq)
     return found
 
 
