@@ -27,22 +27,12 @@ from audit.chain import GENESIS_HASH, canonical_payload, event_hash, format_time
 from audit.models import AuditEvent
 from audit.selectors import visible_events
 from audit.selectors.opaque import cursor_encode, event_id
-from complaints import roles
 from complaints.models import Category, Complaint
 from complaints.services import complaint_acknowledge, complaint_submit
 from tests.api.conftest import Api
-from tests.factories import PersonFactory, UserFactory
+from tests.factories import PersonFactory
 
 HEX = re.compile(r"[0-9a-f]{16,64}")
-
-
-@pytest.fixture
-def officer_on_chain(org: dict[str, Any]) -> Any:
-    """A compliance officer who is the accused's vice-president."""
-    user = UserFactory(username="officer_on_chain", roles=[roles.COMPLIANCE_OFFICER])
-    org["vp"].user = user
-    org["vp"].save()
-    return user
 
 
 @pytest.fixture

@@ -18,10 +18,9 @@ from audit import services as audit
 from audit.actions import Action
 from audit.models import AuditEvent
 from audit.selectors import Period, dashboard_figures
-from complaints import roles, services
+from complaints import services
 from complaints.models import Category, Complaint
 from escalation.services.sweep import sweep
-from tests.factories import UserFactory
 
 NOW = datetime(2026, 7, 1, 12, 0, tzinfo=UTC)
 PERIOD = {"from": "2026-01-01", "to": "2026-06-30"}
@@ -37,16 +36,6 @@ def file(reporter: Any, category: str, subjects: list[str] | None = None) -> Com
         reporter=reporter, category=category, summary="s", narrative="what happened",
         subjects=subjects or ["Someone outside the directory"],
     ).complaint
-
-
-@pytest.fixture
-def officer_on_chain(org: dict[str, Any]) -> Any:
-    """A compliance officer who is the accused's vice-president: conflicted on any case
-    against the accused."""
-    user = UserFactory(username="officer_on_chain", roles=[roles.COMPLIANCE_OFFICER])
-    org["vp"].user = user
-    org["vp"].save()
-    return user
 
 
 @pytest.fixture

@@ -18,20 +18,11 @@ from audit.actions import Action
 from audit.chain import format_time
 from audit.models import AuditEvent
 from audit.selectors.opaque import event_id
-from complaints import roles, services
+from complaints import services
 from complaints.models import Category, Complaint
 from tests.audit.test_log import rewrite_event
-from tests.factories import UserFactory
 
 NOW = datetime(2026, 7, 1, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def officer_on_chain(org: dict[str, Any]) -> Any:
-    user = UserFactory(username="officer_on_chain", roles=[roles.COMPLIANCE_OFFICER])
-    org["vp"].user = user
-    org["vp"].save()
-    return user
 
 
 @pytest.fixture
