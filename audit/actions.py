@@ -52,6 +52,8 @@ class Action(StrEnum):
     ACCOUNT_TWO_FACTOR_ENABLED = "account.two_factor_enabled"
     ACCOUNT_TWO_FACTOR_VERIFIED = "account.two_factor_verified"
     ACCOUNT_TWO_FACTOR_FAILED = "account.two_factor_failed"
+    # Roles (groups), staff, superuser or active changed on an account (in the admin).
+    ACCOUNT_ROLES_CHANGED = "account.roles_changed"
     # Attachments and retention.
     ATTACHMENT_ADDED = "attachment.added"
     ATTACHMENT_DOWNLOADED = "attachment.downloaded"

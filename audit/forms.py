@@ -13,6 +13,7 @@ from audit.actions import Action
 from audit.models import AuditEvent
 from audit.selectors import LogFilters, Period
 from audit.selectors.dashboard import MAX_PERIOD_DAYS
+from audit.selectors.opaque import BadCursor, Cursor, cursor_decode
 from complaints.models import REFERENCE_ALPHABET, Category, Severity
 from escalation.models import Kind, Unit
 from escalation.policy import BOUNDS
@@ -97,14 +98,25 @@ class LogFilterForm(forms.Form):
         label="To", required=False, input_formats=DATETIME_FORMATS, widget=DateTimeInput(),
         help_text="Events before this time.",
         error_messages={"invalid": "Enter a date and time, like 2026-01-31 17:00."})
-    before = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
-    after = forms.IntegerField(required=False, min_value=0, widget=forms.HiddenInput)
+    # The page links' opaque cursor (audit.selectors.opaque): a position nobody can read.
+    cursor = forms.CharField(label="Page link", required=False, max_length=400,
+                             widget=forms.HiddenInput)
 
     def clean_reference(self) -> str:
         value = self.cleaned_data["reference"].strip().upper()
         if value and not REFERENCE_RE.match(value):
             raise forms.ValidationError("Enter a case reference like MC-7KQ2-93TX.")
         return value
+
+    def clean_cursor(self) -> Cursor | None:
+        value = self.cleaned_data["cursor"].strip()
+        if not value:
+            return None
+        try:
+            return cursor_decode(value)
+        except BadCursor:
+            raise forms.ValidationError(
+                "This page link is not valid: start again from the first page.") from None
 
     def clean_actor_id(self) -> str:
         value = self.cleaned_data["actor_id"].strip()

@@ -7,6 +7,7 @@ from django.db import transaction
 
 from audit import services
 from audit.actions import Action
+from audit.selectors.opaque import verification_payload
 
 log = logging.getLogger(__name__)
 
@@ -20,6 +21,6 @@ def audit_verify_chain() -> dict[str, object]:
     with transaction.atomic():
         services.record(
             action=Action.AUDIT_CHAIN_VERIFIED, actor=services.SYSTEM,
-            target=("audit_chain", "head"), payload=result.as_dict(),
+            target=("audit_chain", "head"), payload=verification_payload(result),
         )
     return result.as_dict()

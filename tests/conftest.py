@@ -157,6 +157,16 @@ def conflicted(org: dict[str, Any]) -> Any:
 
 
 @pytest.fixture
+def officer_on_chain(org: dict[str, Any]) -> Any:
+    """A compliance officer who is the accused's vice-president: conflicted on any case
+    against the accused."""
+    user = _staff("officer_on_chain", roles.COMPLIANCE_OFFICER)
+    org["vp"].user = user
+    org["vp"].save()
+    return user
+
+
+@pytest.fixture
 def filed(reporter: Any, org: dict[str, Any]) -> Any:
     """A standard complaint filed by the signed-in reporter against the accused."""
     return complaint_submit(

@@ -25,12 +25,17 @@ from audit.selectors import (
     dashboard_figures,
     usernames_for,
 )
+from audit.selectors.opaque import event_id, reader_payload_text
 from complaints import roles
 from complaints.services.access import CaseNotFound, complaint_open
 
 READERS = frozenset({roles.COMPLIANCE_OFFICER, roles.AUDIT_COMMITTEE})
-CSV_COLUMNS = ("seq", "occurred_at", "actor_type", "actor_id", "action", "from_state",
-               "to_state", "payload", "prev_hash", "hash")
+# An event is named by its opaque id, never by seq, and without its hashes: from an event's
+# hash, the one before it and the fields in the row, a reader could try every seq until one
+# matched (audit/selectors/opaque.py). The trail's integrity is the server's check, stated
+# in the PDF and run at every export.
+CSV_COLUMNS = ("id", "occurred_at", "actor_type", "actor_id", "action", "from_state",
+               "to_state", "payload")
 FORMATS = {"csv": ("text/csv; charset=utf-8", Action.EXPORT_CASE_AUDIT_CSV),
            "pdf": ("application/pdf", Action.EXPORT_CASE_AUDIT_PDF)}
 
@@ -47,15 +52,14 @@ def may_export(user: Any) -> bool:
 
 
 def case_trail_csv(events: list[AuditEvent]) -> bytes:
-    """One row per event, the fields exactly as stored and hashed (``occurred_at`` in the
-    hashed form), so an auditor can recompute every hash from the file alone with the
-    target ("complaint", the case reference) named in its filename."""
+    """One row per event, oldest first, named by its opaque id; the payload without chain
+    positions or counts of all events."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
     for e in events:
-        writer.writerow([e.seq, format_time(e.occurred_at), e.actor_type, e.actor_id, e.action,
-                         e.from_state, e.to_state, e.payload, e.prev_hash, e.hash])
+        writer.writerow([event_id(e), format_time(e.occurred_at), e.actor_type, e.actor_id,
+                         e.action, e.from_state, e.to_state, reader_payload_text(e)])
     return out.getvalue().encode("utf-8")
 
 
@@ -66,7 +70,7 @@ def case_audit_export(*, actor: Any, reference: str, fmt: str) -> ExportFile:
     Audits ``complaint.viewed`` (via ``export``) or, for a case hidden from the actor,
     ``complaint.access_denied`` (both through ``complaint_open``); then
     ``export.case_audit_csv`` / ``export.case_audit_pdf`` on the case with the number of
-    events, the last sequence number exported and the file's SHA-256.
+    events, the opaque id of the last event exported and the file's SHA-256.
     Raises ``CaseNotFound`` for a missing or hidden case (and for anyone without the role).
     """
     if fmt not in FORMATS:
@@ -87,7 +91,8 @@ def case_audit_export(*, actor: Any, reference: str, fmt: str) -> ExportFile:
             reference=complaint.reference, events=events, names=names, trail=check,
             chain=chain_status(), exported=Exported(by=actor.get_username(), at=now))
     content_type, action = FORMATS[fmt]
-    payload: dict[str, Any] = {"events": len(events), "last_seq": events[-1].seq if events else 0,
+    payload: dict[str, Any] = {"events": len(events),
+                               "last_event": event_id(events[-1]) if events else "",
                                "sha256": hashlib.sha256(content).hexdigest()}
     if check is not None:
         payload["trail_intact"] = check.intact

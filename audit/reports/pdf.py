@@ -18,6 +18,7 @@ from audit.models import AuditEvent
 from audit.reports.charts import human_duration
 from audit.selectors import Bar, ChainStatus, DashboardFigures, Share, TrailCheck
 from audit.selectors.log import actor_label
+from audit.selectors.opaque import event_id, reader_payload_text
 
 FONT = "Helvetica"
 MONO = "Courier"
@@ -92,14 +93,17 @@ class Exported:
     at: datetime
 
 
-def _chain_lines(trail: TrailCheck, chain: ChainStatus, names: dict[str, str]) -> list[str]:
+def _chain_lines(trail: TrailCheck, chain: ChainStatus, names: dict[str, str],
+                 events: list[AuditEvent]) -> list[str]:
+    # No sequence numbers and no counts of all events: see audit/selectors/opaque.py. Only a
+    # broken whole chain is located by position (an incident, the same for every reader).
     if trail.intact:
         lines = [f"This case's events at export: {trail.events} checked; each matches its "
                  "hash and links to the event before it in the chain."]
     else:
-        lines = [f"This case's events at export: BROKEN at event #{trail.first_broken_seq}, "
+        broken = next((event_id(e) for e in events if e.seq == trail.first_broken_seq), "?")
+        lines = [f"This case's events at export: BROKEN at event {broken}, "
                  f"which {trail.problem}."]
-    lines.append(f"Chain head at export: event #{chain.head_seq}, hash {chain.head_hash}.")
     if chain.verified is None:
         lines.append("Whole chain: never verified yet.")
     else:
@@ -107,47 +111,43 @@ def _chain_lines(trail: TrailCheck, chain: ChainStatus, names: dict[str, str]) -
         verdict = ("intact" if v.get("intact")
                    else f"BROKEN at event #{v.get('first_broken_seq')}")
         lines.append(f"Whole chain, last verified {utc(chain.verified.occurred_at)} by "
-                     f"{actor_label(chain.verified, names)}: {verdict}, "
-                     f"{v.get('events', '?')} events.")
+                     f"{actor_label(chain.verified, names)}: {verdict}.")
     if chain.checkpoint is None:
         lines.append("Signed checkpoint: none exported yet.")
     else:
-        lines.append(f"Last signed checkpoint: exported {utc(chain.checkpoint.occurred_at)}, "
-                     f"head event #{chain.checkpoint_head.get('seq', '?')}.")
+        lines.append(f"Last signed checkpoint: exported {utc(chain.checkpoint.occurred_at)}.")
     return lines
 
 
 def case_trail_pdf(*, reference: str, events: list[AuditEvent], names: dict[str, str],
                    trail: TrailCheck, chain: ChainStatus, exported: Exported) -> bytes:
-    """A case's audit trail, one row per event with every field the CSV has."""
+    """A case's audit trail, one row per event with the fields the CSV has."""
     doc = _Document(title=f"Audit trail of {reference}", landscape=True,
                     footer=f"Audit trail of {reference}, exported {utc(exported.at)}")
     doc.heading(f"Audit trail of case {reference}")
     doc.para(f"Exported {utc(exported.at)} by {exported.by}. {len(events)} events, oldest "
-             "first. Times are UTC as hashed; hashes are SHA-256 over the previous hash and "
-             "the event (audit/chain.py).")
-    for line in _chain_lines(trail, chain, names):
+             "first, each named by its opaque id. Times are UTC as hashed; the server checked "
+             "each event against its hash and the chain at export (below).")
+    for line in _chain_lines(trail, chain, names, events):
         doc.para(line, style="B" if not trail.intact and line.startswith("This") else "")
     doc.ln(2)
     doc.set_font(FONT, size=7)
-    with doc.table(col_widths=(9, 37, 27, 34, 27, 53, 43, 43), text_align="LEFT",
+    with doc.table(col_widths=(27, 37, 40, 40, 30, 99), text_align="LEFT",
                    headings_style=HEADINGS, line_height=3.2, wrapmode=WrapMode.CHAR,
                    repeat_headings=1) as table:
         head = table.row()
-        for title in ("Seq", "Occurred at (UTC)", "Actor", "Action", "From -> to", "Payload",
-                      "Previous hash", "Hash"):
+        for title in ("Event", "Occurred at (UTC)", "Actor", "Action", "From -> to",
+                      "Payload"):
             head.cell(title)
         for e in events:
             row = table.row()
-            row.cell(str(e.seq))
+            row.cell(event_id(e), style=HASH_STYLE)
             row.cell(format_time(e.occurred_at))
             row.cell(pdf_text(actor_label(e, names)))
             row.cell(pdf_text(e.action))
             change = f"{e.from_state or '-'} ->\n{e.to_state or '-'}"
             row.cell(pdf_text(change if (e.from_state or e.to_state) else ""))
-            row.cell(pdf_text(e.payload))
-            row.cell(e.prev_hash, style=HASH_STYLE)
-            row.cell(e.hash, style=HASH_STYLE)
+            row.cell(pdf_text(reader_payload_text(e)))
     if not events:
         doc.para("No events.")
     return doc.finish()

@@ -16,7 +16,8 @@ from django.db.models import Q, QuerySet
 
 from audit.actions import Action
 from audit.chain import GENESIS_HASH, event_hash, format_time
-from audit.models import AuditEvent, ChainHead
+from audit.models import AuditEvent
+from audit.selectors.opaque import Cursor, cursor_encode
 from complaints import roles
 from complaints.access import visible_complaints
 
@@ -50,12 +51,13 @@ class LogFilters:
 
 @dataclass
 class LogPage:
-    """One page of events, newest first, with keyset cursors for the neighbouring pages."""
+    """One page of events, newest first, with opaque cursors for the neighbouring pages
+    (``opaque.cursor_encode``: the page links carry no position a reader could read)."""
 
     events: list[AuditEvent]
     usernames: dict[str, str]
-    newer_than: int | None = None  # link to the page of events after this seq
-    older_than: int | None = None  # link to the page of events before this seq
+    newer: str | None = None  # cursor of the page of newer events, if there is one
+    older: str | None = None  # cursor of the page of older events, if there is one
 
 
 def visible_events(user: Any) -> QuerySet[AuditEvent]:
@@ -111,22 +113,24 @@ def usernames_for(user_ids: set[str]) -> dict[str, str]:
     return {str(pk): name for pk, name in staff}
 
 
-def log_page(*, user: Any, filters: LogFilters, before: int | None = None,
-             after: int | None = None, size: int = PAGE_SIZE) -> LogPage:
+def log_page(*, user: Any, filters: LogFilters, cursor: Cursor | None = None,
+             size: int = PAGE_SIZE) -> LogPage:
     """A page of events matching ``filters``, newest first (keyset pagination on seq, so
-    the cost does not grow with the page number). ``before`` gives the page of events older
-    than that seq, ``after`` the page of those newer. Two queries: the events and the
+    the cost does not grow with the page number). ``cursor`` (from a previous page) gives
+    the page of events older or newer than that page. Two queries: the events and the
     usernames of the users among their actors."""
     events = _filtered(user, filters)
     newer: int | None
     older: int | None
-    if after is not None:
+    if cursor is not None and cursor.direction == "after":
+        after = cursor.seq
         rows = list(events.filter(seq__gt=after).order_by("seq")[:size + 1])
         more = len(rows) > size
         rows = rows[:size][::-1]
         newer = rows[0].seq if more and rows else None
         older = rows[-1].seq if rows else after + 1
     else:
+        before = cursor.seq if cursor is not None else None
         if before is not None:
             events = events.filter(seq__lt=before)
         rows = list(events.order_by("-seq")[:size + 1])
@@ -138,13 +142,14 @@ def log_page(*, user: Any, filters: LogFilters, before: int | None = None,
             newer = rows[0].seq if rows else before - 1
     names = usernames_for({e.actor_id for e in rows
                            if e.actor_type == AuditEvent.ActorType.USER})
-    return LogPage(events=rows, usernames=names, newer_than=newer, older_than=older)
+    return LogPage(
+        events=rows, usernames=names,
+        newer=cursor_encode(direction="after", seq=newer) if newer is not None else None,
+        older=cursor_encode(direction="before", seq=older) if older is not None else None)
 
 
 @dataclass(frozen=True)
 class ChainStatus:
-    head_seq: int
-    head_hash: str
     verified: AuditEvent | None
     verification: dict[str, Any]
     checkpoint: AuditEvent | None
@@ -178,12 +183,12 @@ def _payload(event: AuditEvent | None) -> dict[str, Any]:
 
 
 def chain_status() -> ChainStatus:
-    """The chain head, the latest recorded verification (the hourly task's, or one asked for
-    on the log page) and the latest signed checkpoint export. Three queries."""
-    head = ChainHead.objects.filter(pk=1).values_list("seq", "hash").first() or (0, GENESIS_HASH)
+    """The latest recorded verification (the hourly task's, or one asked for on the log
+    page) and the latest signed checkpoint export. Two queries. Not the head: its hash or
+    position would tell a reader about events hidden from them (audit/selectors/opaque.py)."""
     verified = _latest(Action.AUDIT_CHAIN_VERIFIED)
     checkpoint = _latest(Action.AUDIT_CHECKPOINT_EXPORTED)
-    return ChainStatus(head_seq=head[0], head_hash=head[1], verified=verified,
+    return ChainStatus(verified=verified,
                        verification=_payload(verified), checkpoint=checkpoint,
                        checkpoint_head=_payload(checkpoint))
 

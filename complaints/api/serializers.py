@@ -10,6 +10,7 @@ from typing import Any
 
 from rest_framework import serializers
 
+from audit.selectors.opaque import BadCursor, Cursor, cursor_decode
 from complaints.models import Category, Outcome, Severity, State
 from complaints.receipts import KEY_LENGTH
 from complaints.selectors import QUEUES
@@ -19,8 +20,6 @@ from complaints.services.reporter import MESSAGE_MAX
 
 # Larger page sizes are capped to this.
 PAGE_SIZE_MAX = 100
-# What SQLite and PostgreSQL's bigint hold: a larger number is no sequence number.
-SEQ_MAX = 2**63 - 1
 LOCATION_MAX = 500  # as the report form
 RECEIPT_KEY_INPUT_MAX = KEY_LENGTH * 2  # as the follow-up form: room for spaces and dashes
 
@@ -278,16 +277,29 @@ class PageQuerySerializer(serializers.Serializer):
 # --- Audit -----------------------------------------------------------------------------------
 
 class AuditQuerySerializer(serializers.Serializer):
-    after = QueryIntegerField(min_value=0, max_value=SEQ_MAX, default=0, required=False,
-                              help_text="Resume after this sequence number.")
+    cursor = serializers.CharField(
+        max_length=400, required=False,
+        help_text="Resume after the events already read: the `cursor` of the previous page. "
+                  "Opaque: it cannot be made or read by the client (a forged one is a 400).")
     target = serializers.CharField(max_length=64, required=False,
                                    help_text="A complaint reference: only its events.")
     limit = QueryIntegerField(min_value=1, max_value=10**9, default=PAGE_SIZE_MAX,
                               required=False, help_text=f"Capped at {PAGE_SIZE_MAX}.")
 
+    def validate_cursor(self, value: str) -> Cursor:
+        try:
+            return cursor_decode(value)
+        except BadCursor:
+            raise serializers.ValidationError(
+                "Not a cursor from this server: start again without one.") from None
+
 
 class AuditEventSerializer(serializers.Serializer):
-    seq = serializers.IntegerField()
+    # No sequence number and no hashes: either would let a reader who may not see some
+    # events find where they are (audit/selectors/opaque.py).
+    id = serializers.CharField(help_text="The event's stable, opaque id (16 hex characters). "
+                                         "It reveals neither its position in the chain nor "
+                                         "its neighbours.")
     occurred_at = serializers.DateTimeField()
     actor = serializers.CharField(help_text="User id, complaint reference (a reporter) or empty.")
     actor_type = serializers.CharField(help_text="user, reporter, system or anonymous")
@@ -296,22 +308,24 @@ class AuditEventSerializer(serializers.Serializer):
     target_type = serializers.CharField()
     from_state = serializers.CharField()
     to_state = serializers.CharField()
-    payload = serializers.DictField(help_text="Small, and never free text about a person.")
-    prev_hash = serializers.CharField()
-    hash = serializers.CharField()
+    payload = serializers.DictField(help_text="Small, and never free text about a person; "
+                                              "without chain positions or counts of events.")
 
 
 class AuditPageSerializer(serializers.Serializer):
     results = AuditEventSerializer(many=True)
     next = serializers.URLField(allow_null=True, help_text="The next page, while there is one.")
-    last_seq = serializers.IntegerField(help_text="Resume after this with ?after=.")
+    cursor = serializers.CharField(help_text="Resume after this page with ?cursor= (later, "
+                                             "for the events written since).")
 
 
 class VerifySerializer(serializers.Serializer):
     intact = serializers.BooleanField()
-    events = serializers.IntegerField()
-    first_broken_seq = serializers.IntegerField(allow_null=True)
-    head_hash = serializers.CharField()
+    checked_at = serializers.DateTimeField(help_text="When this check was made.")
+    first_broken_seq = serializers.IntegerField(
+        required=False, help_text="Only when the chain is broken: the first broken link's "
+                                  "position, so the incident can be located.")
+    problem = serializers.CharField(required=False, help_text="Only when the chain is broken.")
 
 
 # --- Directory -------------------------------------------------------------------------------

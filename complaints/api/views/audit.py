@@ -1,16 +1,16 @@
-"""The audit log for compliance and a SIEM: pages in sequence order, and the chain's
-status on demand."""
+"""The audit log for compliance and a SIEM: pages in the order written, and the chain's
+status on demand. Shapeless to the conflicted: see audit/selectors/opaque.py."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Q
+from django.utils import timezone
 from drf_spectacular.utils import (
     extend_schema,
 )
+from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
@@ -18,22 +18,27 @@ from rest_framework.utils.urls import replace_query_param
 from audit import services as audit
 from audit.actions import Action
 from audit.models import AuditEvent
+from audit.selectors import visible_events
+from audit.selectors.opaque import (
+    cursor_encode,
+    event_id,
+    reader_payload,
+    verification_payload,
+    verification_public,
+)
 from complaints.api import serializers as s
 from complaints.api.permissions import IsComplianceOfficer
 from complaints.api.schema import errors
 from complaints.api.views.base import ApiView, reference_or_404, valid
-from complaints.conflicts import conflicted_exists
-from complaints.models import Complaint
 from complaints.services.access import complaint_open
 
 
 def _event(event: AuditEvent) -> dict[str, Any]:
-    return {"seq": event.seq, "occurred_at": event.occurred_at, "actor": event.actor_id,
+    return {"id": event_id(event), "occurred_at": event.occurred_at, "actor": event.actor_id,
             "actor_type": event.actor_type, "action": event.action,
             "target": event.target_id, "target_type": event.target_type,
             "from_state": event.from_state, "to_state": event.to_state,
-            "payload": json.loads(event.payload), "prev_hash": event.prev_hash,
-            "hash": event.hash}
+            "payload": reader_payload(event)}
 
 
 class AuditEventListView(ApiView):
@@ -42,37 +47,38 @@ class AuditEventListView(ApiView):
     @extend_schema(
         operation_id="audit_events_list", parameters=[s.AuditQuerySerializer],
         responses={200: s.AuditPageSerializer, **errors(400, 401, 403, 404)},
-        description="The log in sequence order, a page at a time: resume with ?after= the "
-                    "last sequence number seen. ?target= a reference gives one case's "
-                    "events (a read of that case: audited, 404 when conflicted). "
-                    "Compliance only.")
+        description="The log in the order it was written, a page at a time: resume with "
+                    "?cursor= the `cursor` of the last page read. Events carry an opaque "
+                    "`id`, never their sequence number or hashes, and the events hidden "
+                    "from the caller (about a case they are conflicted on or reported) "
+                    "leave no trace in what is shown; the page looks the same to every "
+                    "caller. ?target= a reference gives one case's events (a read of that "
+                    "case: audited, 404 when conflicted). Compliance only.")
     def get(self, request: Request) -> Response:
         query = valid(s.AuditQuerySerializer, request.query_params)
-        after, limit = query["after"], min(query["limit"], s.PAGE_SIZE_MAX)
-        events = AuditEvent.objects.filter(seq__gt=after).order_by("seq")
+        limit = min(query["limit"], s.PAGE_SIZE_MAX)
+        cursor = query.get("cursor")
+        after = cursor.seq if cursor is not None and cursor.direction == "after" else 0
+        if cursor is not None and cursor.direction != "after":
+            raise ValidationError({"cursor": ["Not a cursor for this list."]})
+        # Need-to-know holds in the log too, by the one rule the log viewer uses.
+        events = visible_events(request.user).filter(seq__gt=after).order_by("seq")
         if "target" in query:
             complaint = complaint_open(actor=request.user, via="api:audit",
                                        reference=reference_or_404(query["target"]))
             events = events.filter(target_type="complaint", target_id=complaint.reference)
         else:
-            # Need-to-know holds in the log too: nothing about a case the officer is
-            # conflicted on or reported themselves (the gap in seq is such an event).
-            hidden = Complaint.objects.filter(
-                Q(reporter_user=request.user) | conflicted_exists(request.user)
-            ).values("reference")
-            events = (events.exclude(target_type="complaint", target_id__in=hidden)
-                      .exclude(actor_type=AuditEvent.ActorType.REPORTER, actor_id__in=hidden))
             with transaction.atomic():
                 audit.record(action=Action.AUDIT_LOG_VIEWED, actor=request.user,
                              target=("audit_chain", "events"),
-                             payload={"via": "api", "after": after})
+                             payload={"via": "api", "page": "next" if cursor else "first"})
         rows = list(events[:limit + 1])
         more = len(rows) > limit
         rows = rows[:limit]
-        last = rows[-1].seq if rows else after
+        resume = cursor_encode(direction="after", seq=rows[-1].seq if rows else after)
         return Response(s.AuditPageSerializer({
-            "results": [_event(e) for e in rows], "last_seq": last,
-            "next": (replace_query_param(request.build_absolute_uri(), "after", last)
+            "results": [_event(e) for e in rows], "cursor": resume,
+            "next": (replace_query_param(request.build_absolute_uri(), "cursor", resume)
                      if more else None)}).data)
 
 
@@ -81,12 +87,17 @@ class AuditVerifyView(ApiView):
 
     @extend_schema(operation_id="audit_verify", responses={
         200: s.VerifySerializer, **errors(401, 403)},
-        description="Walk the whole chain now and report the first broken link. The check "
-                    "is itself on the record. Compliance only.")
+        description="Walk the whole chain now: `{intact, checked_at}`, and "
+                    "`first_broken_seq` with `problem` only when it is broken (an incident "
+                    "to locate). Never the number of events, nor the head's hash (with two "
+                    "of them a reader could find a position). The check is itself on the "
+                    "record. Compliance only.")
     def get(self, request: Request) -> Response:
         result = audit.verify()
+        checked_at = timezone.now()
         with transaction.atomic():
             audit.record(action=Action.AUDIT_CHAIN_VERIFIED, actor=request.user,
                          target=("audit_chain", "head"),
-                         payload={**result.as_dict(), "via": "api"})
-        return Response(s.VerifySerializer(result.as_dict()).data)
+                         payload={**verification_payload(result), "via": "api"})
+        return Response(s.VerifySerializer(
+            verification_public(result, checked_at=checked_at)).data)

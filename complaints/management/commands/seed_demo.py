@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group, Permission
+from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
@@ -52,19 +52,12 @@ class Command(BaseCommand):
     def _seed(self, user_model: Any) -> None:
         for name in roles.ALL_ROLES:
             Group.objects.get_or_create(name=name)
-        # Compliance officers set the SLA policies, in the admin.
-        Group.objects.get(name=roles.COMPLIANCE_OFFICER).permissions.set(
-            Permission.objects.filter(content_type__app_label="escalation",
-                                      content_type__model="slapolicy"))
         users = {}
         for username, role, password in ACCOUNTS:
             user = user_model.objects.create_user(
                 username=username, email=f"{username}@demo.example", password=password)
             if role:
                 user.groups.add(Group.objects.get(name=role))
-            if role == roles.COMPLIANCE_OFFICER:
-                user.is_staff = True  # the admin is where SLA policies are edited
-                user.save(update_fields=["is_staff"])
             users[username] = user
         user_model.objects.create_superuser(username=ADMIN[0], email="admin@demo.example",
                                             password=ADMIN[1])
