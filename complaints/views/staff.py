@@ -18,7 +18,7 @@ from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.http import require_POST
 
 from complaints import roles, services
-from complaints.access import is_staff_member
+from complaints.access import is_staff_member, may_view
 from complaints.errors import InvalidInput, TransitionForbidden, TransitionNotAllowed
 from complaints.forms import (
     ConflictRemovalForm,
@@ -411,6 +411,9 @@ def decide_conflict_removal(request: HttpRequest, reference: str, pk: int) -> Ht
         else:
             messages.success(request, _("Removal approved: that conflict no longer applies.")
                              if approve else _("Removal rejected: the conflict still applies."))
+            # The audit committee reads a case only while a removal waits for its decision.
+            if not may_view(request.user, complaint):
+                return redirect("complaints:staff_queue")
             return redirect("complaints:staff_case", reference=complaint.reference)
     return _workspace(request, complaint, status=400, removal_forms={f"removal-{pk}": form})
 
