@@ -3,9 +3,8 @@ only), idempotent, adding conflicts when a manager changes and never removing on
 
 from __future__ import annotations
 
-from typing import Any
-
 import json
+from typing import Any
 
 import pytest
 
