@@ -378,6 +378,18 @@ def _conflicts_panel(request: HttpRequest, complaint: Complaint,
     return {"active": found.active, "pending": found.pending, "removed": found.removed}
 
 
+def _removal_refused(request: HttpRequest, form: Any,
+                     exc: InvalidInput | TransitionForbidden) -> None:
+    """A field's error goes on its form; any other refusal (not this user's to make, no such
+    conflict or request) is a message, since the page may show this user no such form."""
+    if isinstance(exc, InvalidInput) and set(exc.errors) <= set(form.fields):
+        _form_errors(form, exc)
+    elif isinstance(exc, InvalidInput):
+        messages.error(request, " ".join(m for msgs in exc.errors.values() for m in msgs))
+    else:
+        messages.error(request, str(exc).capitalize() + ".")
+
+
 @login_required
 @require_POST
 def request_conflict_removal(request: HttpRequest, reference: str, pk: int) -> HttpResponse:
@@ -388,7 +400,7 @@ def request_conflict_removal(request: HttpRequest, reference: str, pk: int) -> H
             conflict_removal_request(complaint=complaint, conflict_id=pk, actor=request.user,
                                      reason=form.cleaned_data["reason"])
         except (InvalidInput, TransitionForbidden) as exc:
-            _form_errors(form, exc)
+            _removal_refused(request, form, exc)
         else:
             messages.success(request, _("Removal requested. The conflict still applies until a "
                                         "second person approves it."))
@@ -407,7 +419,7 @@ def decide_conflict_removal(request: HttpRequest, reference: str, pk: int) -> Ht
             conflict_removal_decide(complaint=complaint, removal_id=pk, actor=request.user,
                                     approve=approve, reason=form.cleaned_data["reason"])
         except (InvalidInput, TransitionForbidden) as exc:
-            _form_errors(form, exc)
+            _removal_refused(request, form, exc)
         else:
             messages.success(request, _("Removal approved: that conflict no longer applies.")
                              if approve else _("Removal rejected: the conflict still applies."))

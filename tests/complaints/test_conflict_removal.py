@@ -196,8 +196,11 @@ def test_the_workspace_offers_removal_to_compliance_and_the_decision_to_a_second
     removal = ConflictRemoval.objects.get(conflict=conflict)
     # The requester is offered no decision.
     assert f"conflict-removals/{removal.pk}/decision/" not in done.content.decode()
-    assert client.post(f"{base}/conflict-removals/{removal.pk}/decision/",
-                       {"decision": "approve"}).status_code == 400
+    refused = client.post(f"{base}/conflict-removals/{removal.pk}/decision/",
+                          {"decision": "approve"})
+    assert refused.status_code == 400 and "decided by a second person" in refused.content.decode()
+    again = client.post(f"{base}/conflicts/{conflict.pk}/removal/", {"reason": "Again."})
+    assert again.status_code == 400 and "already waiting" in again.content.decode()
 
     client.force_login(audit_committee)
     page = client.get(f"{base}/").content.decode()
