@@ -276,8 +276,9 @@ def conflict_removal_request(*, complaint: Complaint, conflict_id: int, actor: A
     conflict still applies until a second person approves. Audits
     ``complaint.conflict_removal_requested`` naming the conflict's person or account and
     the requester (ids only). Raises ``InvalidInput`` (no reason; no such active conflict
-    on this case; one already pending for it) and ``TransitionForbidden`` (not a compliance
-    officer, or conflicted on the case or its reporter).
+    on this case; a subject's own conflict; one already pending for it) and
+    ``TransitionForbidden`` (not a compliance officer, or conflicted on the case or its
+    reporter).
     """
     from complaints.services.lifecycle import _clean_reason, _reason_note
 
@@ -291,6 +292,10 @@ def conflict_removal_request(*, complaint: Complaint, conflict_id: int, actor: A
                     .filter(complaint=locked, pk=conflict_id).first())
         if conflict is None:
             raise InvalidInput({"conflict": ["There is no such conflict on this case."]})
+        if conflict.source == Conflict.Source.SUBJECT:
+            # The accused never reads their own case; and the directory would put the row
+            # back at its next change, since they are still a subject.
+            raise InvalidInput({"conflict": ["A subject of the complaint stays conflicted."]})
         if ConflictRemoval.objects.filter(conflict=conflict, decided_at=None).exists():
             raise InvalidInput({"conflict": ["A removal of this conflict is already waiting "
                                              "for a decision."]})

@@ -30,7 +30,7 @@ from complaints.forms import (
     RemovalDecisionForm,
     TransitionForm,
 )
-from complaints.models import Attachment, Category, Complaint, Severity, State
+from complaints.models import Attachment, Category, Complaint, Conflict, Severity, State
 from complaints.permissions import may_record_findings, may_view_investigation, may_write_note
 from complaints.selectors import (
     QUEUES,
@@ -366,7 +366,8 @@ def _conflicts_panel(request: HttpRequest, complaint: Complaint,
     found = case_conflicts(complaint)
     may_request = may_request_removal(complaint, request.user) and not complaint.purged_at
     for row in found.active:
-        offered = may_request and not row.removal_pending  # type: ignore[attr-defined]
+        offered = (may_request and not row.removal_pending  # type: ignore[attr-defined]
+                   and row.source != Conflict.Source.SUBJECT)
         row.form = (forms_.get(f"conflict-{row.pk}")  # type: ignore[attr-defined]
                     or ConflictRemovalForm(auto_id=f"id_conflict_{row.pk}_%s")
                     ) if offered else None

@@ -105,6 +105,10 @@ def test_a_removal_needs_a_second_person_then_the_person_may_see_the_case(
     with pytest.raises(InvalidInput):
         conflict_removal_request(complaint=complaint, conflict_id=conflict.pk,
                                  actor=compliance, reason="  ")
+    subject = Conflict.objects.get(complaint=complaint, source=Conflict.Source.SUBJECT)
+    with pytest.raises(InvalidInput, match="subject"):
+        conflict_removal_request(complaint=complaint, conflict_id=subject.pk,
+                                 actor=compliance, reason="Named by mistake.")
     removal = conflict_removal_request(
         complaint=complaint, conflict_id=conflict.pk, actor=compliance,
         reason="He no longer manages the accused since the reorganisation.")
