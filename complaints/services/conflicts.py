@@ -191,9 +191,9 @@ def conflicts_after_directory_change(*, moved_person_ids: set[int], actor: Any,
     """Re-evaluate the open cases a change of managers can affect: those about anyone at or
     below a person whose manager changed. Runs inside the directory change's transaction.
 
-    Changes: the cases' directory conflicts; a handler who became conflicted is taken off.
-    Audits ``complaint.conflicts_changed`` on each case whose conflicts changed. Returns
-    how many cases changed.
+    Changes: adds the directory conflicts the cases lack (never removes one); a handler who
+    became conflicted is taken off. Audits ``complaint.conflicts_changed`` on each case that
+    gained a conflict, listing what was added. Returns how many cases changed.
     """
     if not moved_person_ids:
         return 0
