@@ -34,6 +34,9 @@ class Action(StrEnum):
     # Conflicts of interest and need-to-know access.
     COMPLAINT_CONFLICT_DECLARED = "complaint.conflict_declared"
     COMPLAINT_CONFLICTS_CHANGED = "complaint.conflicts_changed"
+    COMPLAINT_CONFLICT_REMOVAL_REQUESTED = "complaint.conflict_removal_requested"
+    COMPLAINT_CONFLICT_REMOVAL_APPROVED = "complaint.conflict_removal_approved"
+    COMPLAINT_CONFLICT_REMOVAL_REJECTED = "complaint.conflict_removal_rejected"
     COMPLAINT_VIEWED = "complaint.viewed"
     COMPLAINT_ACCESS_DENIED = "complaint.access_denied"
     # The reporter: follow-up by receipt key, messages, identity.

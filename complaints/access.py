@@ -17,7 +17,13 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from complaints import roles
 from complaints.conflicts import not_conflicted
-from complaints.models import AUDIT_COMMITTEE_CATEGORIES, Complaint, Investigation, State
+from complaints.models import (
+    AUDIT_COMMITTEE_CATEGORIES,
+    Complaint,
+    ConflictRemoval,
+    Investigation,
+    State,
+)
 
 # The stages whose work an HR reviewer's role covers: intake, and closing once resolved.
 HR_REVIEWER_STATES = (State.SUBMITTED, State.ACKNOWLEDGED, State.AWAITING_REPORTER,
@@ -39,6 +45,9 @@ def _role_q(user: Any) -> Q | None:
     if roles.AUDIT_COMMITTEE in held:
         covered |= Q(escalation_level__gte=COMMITTEE_LEVEL)
         covered |= Q(category__in=AUDIT_COMMITTEE_CATEGORIES)
+        # The second person on a conflict's removal reads the case to judge it.
+        covered |= Q(pk__in=ConflictRemoval.objects.filter(decided_at=None)
+                     .values("complaint_id"))
     return covered
 
 

@@ -5,6 +5,10 @@ Conflicted for a complaint (DESIGN.md): every subject, everyone above a subject 
 management chain at any depth, anyone who declares a conflict, and anyone the reporter
 names. They are kept as ``Conflict`` rows (complaints/services/conflicts.py writes them),
 so a check is one indexed lookup and a queue excludes them with indexed NOT EXISTS.
+
+A row stops counting only once compliance's removal of it was approved (``removed_at``):
+every check here reads active rows only, through ``active_conflicts`` or
+``ACTIVE_SQL``.
 """
 
 from __future__ import annotations
@@ -16,13 +20,24 @@ from functools import reduce
 from typing import TYPE_CHECKING, Any
 
 from django.db import connection
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, OuterRef, Q, QuerySet
 
 if TYPE_CHECKING:
     from complaints.models import Complaint
 
 # A management chain longer than this is a data error (a cycle the import missed).
 MAX_CHAIN_DEPTH = 64
+
+
+def active_conflicts() -> QuerySet[Any]:
+    """The conflicts that apply: every row but those whose removal was approved."""
+    from complaints.models import Conflict
+
+    return Conflict.objects.filter(removed_at=None)
+
+
+# The same condition for the raw SQL below (``k`` is the conflict table's alias).
+ACTIVE_SQL = "k.removed_at IS NULL"
 
 
 @dataclass
@@ -70,10 +85,8 @@ def conflicted_many(complaint_ids: Iterable[int], *,
     With ``among`` (users), only whether those users are conflicted is answered, and only
     their rows are read: the sweep asks about the few senior staff it may escalate to, not
     about everyone in each case's management chain."""
-    from complaints.models import Conflict
-
     result = {cid: Conflicted() for cid in complaint_ids}
-    wanted = Conflict.objects.filter(complaint_id__in=list(result))
+    wanted = active_conflicts().filter(complaint_id__in=list(result))
     if among is not None:
         users = list(among)
         people = [p for p in map(person_id_of, users) if p is not None]
@@ -90,24 +103,32 @@ def conflicted_on(complaint: Complaint) -> Conflicted:
     return conflicted_many([complaint.pk])[complaint.pk]
 
 
-def _named(user: Any) -> list[Exists]:
-    """For a queryset of complaints, one EXISTS per way this user can be named by a Conflict
-    row: by account, and by the directory person linked to it. Two rather than one over an
-    OR of both: each is answered from its own index (conflict_user, conflict_person), where
-    the OR has to read every conflict row of every case it looks at."""
-    from complaints.models import Conflict
-
-    named = [Exists(Conflict.objects.filter(user_id=user.pk, complaint_id=OuterRef("pk")))]
+def _named(user: Any, complaint: str = "pk") -> list[Exists]:
+    """For a queryset of complaints (or of rows whose ``complaint`` field names one), one
+    EXISTS per way this user can be named by an active Conflict row: by account, and by the
+    directory person linked to it. Two rather than one over an OR of both: each is answered
+    from its own index (conflict_user, conflict_person), where the OR has to read every
+    conflict row of every case it looks at."""
+    named = [Exists(active_conflicts().filter(user_id=user.pk,
+                                              complaint_id=OuterRef(complaint)))]
     person_id = person_id_of(user)
     if person_id is not None:
-        named.append(Exists(Conflict.objects.filter(person_id=person_id,
-                                                    complaint_id=OuterRef("pk"))))
+        named.append(Exists(active_conflicts().filter(person_id=person_id,
+                                                      complaint_id=OuterRef(complaint))))
     return named
 
 
-def conflicted_exists(user: Any) -> Q:
-    """For a queryset of complaints: true where this user is conflicted."""
-    return reduce(operator.or_, map(Q, _named(user)))
+def conflicted_exists(user: Any, complaint: str = "pk") -> Q:
+    """For a queryset of complaints: true where this user is conflicted. With
+    ``complaint``, for a queryset of rows about a complaint (``complaint_id``, say)."""
+    return reduce(operator.or_, map(Q, _named(user, complaint)))
+
+
+def recipient_conflicted(complaint: str = "complaint_id", user: str = "recipient_id") -> Exists:
+    """For a queryset of rows naming a complaint and an account (a notification's), true
+    where that account is conflicted on that complaint: by account or by its person."""
+    return Exists(active_conflicts().filter(complaint_id=OuterRef(complaint)).filter(
+        Q(user_id=OuterRef(user)) | Q(person__user_id=OuterRef(user))))
 
 
 def not_conflicted(user: Any) -> Q:
@@ -125,8 +146,8 @@ def conflict_exists_sql(complaint_id: str, user_id: str = "%s") -> str:
 
     conflict, person = Conflict._meta.db_table, Person._meta.db_table
     return (f"EXISTS (SELECT 1 FROM {conflict} k WHERE k.complaint_id = {complaint_id} "  # noqa: S608
-            f"AND (k.user_id = {user_id} OR k.person_id = (SELECT p.id FROM {person} p "
-            f"WHERE p.user_id = {user_id})))")
+            f"AND {ACTIVE_SQL} AND (k.user_id = {user_id} OR k.person_id = "
+            f"(SELECT p.id FROM {person} p WHERE p.user_id = {user_id})))")
 
 
 def remember(complaint: Complaint, user_id: int, conflicted: bool) -> None:

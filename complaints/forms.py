@@ -131,3 +131,16 @@ class EvidenceForm(forms.Form):
     description = forms.CharField(label=_("Evidence"), help_text=_(
         "What it is, where it is kept, and what it shows."),
         widget=forms.Textarea(attrs={"rows": 3}))
+
+
+class ConflictRemovalForm(forms.Form):
+    reason = forms.CharField(
+        label=_("Why this conflict should no longer apply"),
+        widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class RemovalDecisionForm(forms.Form):
+    decision = forms.ChoiceField(label=_("Decision"), choices=[
+        ("approve", _("Approve the removal")), ("reject", _("Reject the removal"))])
+    reason = forms.CharField(label=_("Reason (optional)"), required=False,
+                             widget=forms.Textarea(attrs={"rows": 2}))

@@ -403,9 +403,11 @@ class Conflict(models.Model):
     """Someone who must never see, handle or hear about a complaint.
 
     Kept as rows, not worked out on each read, so a queue excludes conflicted cases with one
-    indexed NOT EXISTS whatever its size. Rows of the ``subject`` and ``chain`` sources are
-    recomputed from the directory (complaints/services/conflicts.py); ``declared`` and
-    ``named`` rows are only ever added.
+    indexed NOT EXISTS whatever its size. Rows are only ever added (DESIGN.md: conflicts
+    only grow by themselves): a directory change adds ``subject`` and ``chain`` rows and
+    never takes one away. A conflict stops applying only when compliance removes it and a
+    second person approves (``ConflictRemoval``); the row stays, marked ``removed_at``, and
+    every check reads active rows only.
     """
 
     class Source(models.TextChoices):
@@ -422,25 +424,72 @@ class Conflict(models.Model):
                              on_delete=models.CASCADE, related_name="+")
     source = models.CharField(max_length=16, choices=Source.choices)
     created_at = models.DateTimeField()
+    # Set only by an approved ConflictRemoval (complaints/services/conflicts.py).
+    removed_at = models.DateTimeField(null=True, blank=True)
+    removal = models.ForeignKey("ConflictRemoval", null=True, blank=True,
+                                on_delete=models.SET_NULL, related_name="+")
 
     class Meta:
         constraints = [
+            # Once per active conflict: a removed one may come back as a new row when the
+            # directory says so again (a new manager above a subject).
             models.UniqueConstraint(fields=["complaint", "person", "source"],
+                                    condition=models.Q(removed_at=None),
                                     name="conflict_person_once"),
             models.UniqueConstraint(fields=["complaint", "user", "source"],
+                                    condition=models.Q(removed_at=None),
                                     name="conflict_user_once"),
             models.CheckConstraint(condition=models.Q(person__isnull=False)
                                    | models.Q(user__isnull=False), name="conflict_has_someone"),
         ]
         indexes = [
-            # Used by complaints.access: "is this person conflicted on anything?" per queue.
-            models.Index(fields=["person", "complaint"], name="conflict_person"),
+            # Used by complaints.conflicts: "is this person conflicted on this case?", for a
+            # queue, a case, a notification. Active rows only, as every check asks.
+            models.Index(fields=["person", "complaint"], name="conflict_person",
+                         condition=models.Q(removed_at=None)),
             models.Index(fields=["user", "complaint"], name="conflict_user",
-                         condition=models.Q(user__isnull=False)),
+                         condition=models.Q(user__isnull=False, removed_at=None)),
         ]
 
     def __str__(self) -> str:
         return f"{self.source} conflict on {self.complaint_id}"
+
+
+class ConflictRemoval(models.Model):
+    """A compliance officer's request to remove one conflict, and a second person's decision.
+
+    Two people, neither of them conflicted on the case nor the person being removed: the
+    requester (a compliance officer) and the decider (another compliance officer or an audit
+    committee member). The reason is a case note (encrypted, as every step's reason is); the
+    audit log holds its id and digest.
+    """
+
+    class Outcome(models.TextChoices):
+        APPROVED = "approved", _("Approved")
+        REJECTED = "rejected", _("Rejected")
+
+    complaint = models.ForeignKey(Complaint, on_delete=models.CASCADE,
+                                  related_name="conflict_removals")
+    conflict = models.ForeignKey(Conflict, on_delete=models.CASCADE, related_name="removals")
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
+                                     related_name="+")
+    reason_note = models.ForeignKey(CaseNote, null=True, blank=True, on_delete=models.SET_NULL,
+                                    related_name="+")
+    requested_at = models.DateTimeField()
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                   on_delete=models.PROTECT, related_name="+")
+    decided_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=16, choices=Outcome.choices, blank=True)
+
+    class Meta:
+        ordering = ["requested_at", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["conflict"], condition=models.Q(decided_at=None),
+                                    name="conflict_removal_one_pending"),
+        ]
+
+    def __str__(self) -> str:
+        return f"removal of conflict {self.conflict_id} ({self.outcome or 'pending'})"
 
 
 class Message(models.Model):
@@ -508,11 +557,6 @@ class ApiToken(models.Model):
                 condition=(models.Q(user__isnull=False, complaint__isnull=True)
                            | models.Q(user__isnull=True, complaint__isnull=False)),
                 name="api_token_one_holder"),
-        ]
-        permissions = [
-            # For an HR system's service account: PUT directory/people/{employee_id}/
-            # without holding a staff role.
-            ("sync_directory", "Can update directory people through the API"),
         ]
 
     def __str__(self) -> str:

@@ -323,3 +323,30 @@ def reporter_timeline(complaint: Complaint) -> ReporterTimeline:
     return ReporterTimeline(
         steps=steps, deadlines=deadlines,
         escalated=bool(missed_at) or complaint.escalation_level >= REPORTER_TOLD_FROM_LEVEL)
+
+
+@dataclass
+class CaseConflicts:
+    """The conflicts panel of a case: who is conflicted and since when, and the removals
+    waiting for a second person."""
+
+    active: list[Any]
+    pending: list[Any]
+    removed: list[Any]
+
+
+def case_conflicts(complaint: Complaint) -> CaseConflicts:
+    """Every conflict row of the case (active and removed), with its person or account and
+    its removals: three queries."""
+    from complaints.models import Conflict, ConflictRemoval
+
+    rows = list(Conflict.objects.filter(complaint=complaint)
+                .select_related("person", "user").order_by("created_at", "pk"))
+    pending = list(ConflictRemoval.objects.filter(complaint=complaint, decided_at=None)
+                   .select_related("conflict__person", "conflict__user", "requested_by",
+                                   "reason_note"))
+    waiting = {r.conflict_id for r in pending}
+    for row in rows:
+        row.removal_pending = row.pk in waiting  # type: ignore[attr-defined]
+    return CaseConflicts(active=[r for r in rows if r.removed_at is None], pending=pending,
+                         removed=[r for r in rows if r.removed_at is not None])

@@ -38,5 +38,9 @@ urlpatterns = [
          name="staff_investigation_evidence"),
     path("staff/cases/<str:reference>/conflict/", staff.declare_conflict,
          name="staff_declare_conflict"),
+    path("staff/cases/<str:reference>/conflicts/<int:pk>/removal/",
+         staff.request_conflict_removal, name="staff_conflict_removal"),
+    path("staff/cases/<str:reference>/conflict-removals/<int:pk>/decision/",
+         staff.decide_conflict_removal, name="staff_conflict_removal_decision"),
     path("notifications/", notification_list, name="notifications"),
 ]

@@ -32,6 +32,6 @@ def deliver_notifications() -> dict[str, int]:
     delivered = notifications.deliver_pending(limit=DELIVERY_BATCH)
     # Not while every send fails (the mail server is down): then beat's ticks pace the
     # retries, rather than a chain of tasks using up every message's attempts.
-    if delivered.sent and delivered.sent + delivered.failed >= DELIVERY_BATCH:
+    if delivered.sent and delivered.sent + delivered.failed + delivered.dropped >= DELIVERY_BATCH:
         deliver_notifications.delay()
     return {"sent": delivered.sent, "failed": delivered.failed}

@@ -143,6 +143,12 @@ def audit_committee(db: None) -> Any:
 
 
 @pytest.fixture
+def directory_sync(db: None) -> Any:
+    """The HR system's service account: the directory's only writer."""
+    return _staff("hr-system", roles.DIRECTORY_SYNC)
+
+
+@pytest.fixture
 def outsider(db: None) -> Any:
     return UserFactory(username="outsider")
 

@@ -37,15 +37,14 @@ class IsComplianceOfficer(BasePermission):
 
 
 class MaySyncDirectory(BasePermission):
-    """Senior HR and compliance, or an HR system's account given ``sync_directory``."""
+    """Only the HR system's ``directory_sync`` account. Never staff: someone conflicted on a
+    case could otherwise move the accused away from under themselves (DESIGN.md)."""
 
-    message = "You may not change the directory."
+    message = "Only the HR system's directory_sync account may change the directory."
 
     def has_permission(self, request: Any, view: Any) -> bool:
         user = _user(request)
-        return user is not None and (
-            roles.has_role(user, frozenset({roles.HR_LEAD, roles.COMPLIANCE_OFFICER}))
-            or user.has_perm("complaints.sync_directory"))
+        return user is not None and roles.is_directory_sync(user)
 
 
 def is_staff(request: Any) -> bool:

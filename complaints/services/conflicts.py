@@ -15,49 +15,60 @@ from django.utils import timezone
 from audit import services as audit
 from audit.actions import Action
 from audit.services import execute_prepared
+from complaints import roles
 from complaints.conflicts import (
     MAX_CHAIN_DEPTH,
+    active_conflicts,
     conflicted_many,
     directory_conflicts,
     forget,
+    is_conflicted,
     person_id_of,
 )
-from complaints.models import OPEN_STATES, Complaint, Conflict, Investigation, Person, Subject
+from complaints.errors import InvalidInput, TransitionForbidden
+from complaints.models import (
+    OPEN_STATES,
+    Complaint,
+    Conflict,
+    ConflictRemoval,
+    Investigation,
+    Person,
+    Subject,
+)
+from complaints.permissions import is_reporter
 from complaints.services.locking import lock_complaint
 
 DIRECTORY_SOURCES = (Conflict.Source.SUBJECT, Conflict.Source.CHAIN)
 
 
-def conflicts_refresh(*, complaint_ids: list[int], now: datetime) -> dict[int, dict[str, int]]:
-    """Bring the directory-derived conflicts of these complaints in line with the directory.
+def conflicts_refresh(*, complaint_ids: list[int], now: datetime
+                      ) -> dict[int, list[dict[str, Any]]]:
+    """Add the directory-derived conflicts these complaints lack.
 
-    Changes: deletes ``subject``/``chain`` rows the directory no longer supports and adds
-    the new ones; declared and reporter-named conflicts are never touched. Writes no audit
-    event (the caller's event says why). Returns, per complaint that changed, how many rows
-    were added and removed.
+    Changes: adds a ``subject``/``chain`` row for everyone the directory now puts on a
+    case who has no active row of that source. Never deletes or removes one: conflicts only
+    grow by themselves (DESIGN.md), so someone a directory change takes out of a subject's
+    chain stays conflicted until compliance removes the conflict (``conflict_removal_*``).
+    A removed conflict the directory supports is added again as a new row. Writes no audit
+    event (the caller's event says why). Returns, per complaint that gained any, what was
+    added: ``{"person": id, "source": ...}`` each.
     """
     wanted = directory_conflicts(complaint_ids)
-    have: dict[int, dict[tuple[int, str], int]] = {cid: {} for cid in complaint_ids}
-    for pk, cid, person_id, source in Conflict.objects.filter(
+    have: dict[int, set[tuple[int, str]]] = {cid: set() for cid in complaint_ids}
+    for cid, person_id, source in active_conflicts().filter(
             complaint_id__in=complaint_ids, source__in=DIRECTORY_SOURCES).values_list(
-            "pk", "complaint_id", "person_id", "source"):
-        have[cid][(person_id, source)] = pk
-    stale: list[int] = []
+            "complaint_id", "person_id", "source"):
+        have[cid].add((person_id, source))
     fresh: list[Conflict] = []
-    changes: dict[int, dict[str, int]] = {}
+    added: dict[int, list[dict[str, Any]]] = {}
     for cid in complaint_ids:
-        target = {(pid, source) for pid, source in wanted[cid].items()}
-        gone = [pk for key, pk in have[cid].items() if key not in target]
-        new = [key for key in target if key not in have[cid]]
-        stale += gone
+        new = sorted(key for key in wanted[cid].items() if key not in have[cid])
         fresh += [Conflict(complaint_id=cid, person_id=pid, source=source, created_at=now)
                   for pid, source in new]
-        if gone or new:
-            changes[cid] = {"added": len(new), "removed": len(gone)}
-    if stale:
-        Conflict.objects.filter(pk__in=stale).delete()
+        if new:
+            added[cid] = [{"person": pid, "source": source} for pid, source in new]
     Conflict.objects.bulk_create(fresh)
-    return changes
+    return added
 
 
 def conflicts_start(*, complaint: Complaint, subject_ids: list[int], named_ids: list[int],
@@ -132,6 +143,13 @@ def _drop_conflicted_handlers(locked: Complaint) -> dict[str, Any]:
     return removed
 
 
+def _named_in_event(who: dict[str, Any], source: str) -> dict[str, Any]:
+    """Who a conflict names, for an event's payload: ids and the source, never a name."""
+    if who.get("person_id"):
+        return {"person": who["person_id"], "source": source}
+    return {"user": who["user_id"], "source": source}
+
+
 def complaint_declare_conflict(*, complaint: Complaint, actor: Any, reason: str = "") -> None:
     """A member of staff declares a conflict of interest on a case.
 
@@ -146,11 +164,12 @@ def complaint_declare_conflict(*, complaint: Complaint, actor: Any, reason: str 
         locked = lock_complaint(complaint)
         now = timezone.now()
         person_id = person_id_of(actor)
-        Conflict.objects.get_or_create(
-            complaint=locked, source=Conflict.Source.DECLARED,
-            **({"person_id": person_id} if person_id else {"user": actor}),
+        who = {"person_id": person_id} if person_id else {"user_id": actor.pk}
+        _, created = Conflict.objects.get_or_create(
+            complaint=locked, source=Conflict.Source.DECLARED, removed_at=None, **who,
             defaults={"created_at": now})
-        payload = {"removed": _drop_conflicted_handlers(locked)}
+        payload = {"added": [_named_in_event(who, Conflict.Source.DECLARED)] if created else [],
+                   "removed": [], "handlers_removed": _drop_conflicted_handlers(locked)}
         payload |= _reason_note(locked, actor, Action.COMPLAINT_CONFLICT_DECLARED, reason, now)
         audit.record(action=Action.COMPLAINT_CONFLICT_DECLARED, actor=actor, target=locked,
                      from_state=locked.state, to_state=locked.state, payload=payload)
@@ -172,9 +191,9 @@ def conflicts_after_directory_change(*, moved_person_ids: set[int], actor: Any,
     """Re-evaluate the open cases a change of managers can affect: those about anyone at or
     below a person whose manager changed. Runs inside the directory change's transaction.
 
-    Changes: the cases' directory conflicts; a handler who became conflicted is taken off.
-    Audits ``complaint.conflicts_changed`` on each case whose conflicts changed. Returns
-    how many cases changed.
+    Changes: adds the directory conflicts the cases lack (never removes one); a handler who
+    became conflicted is taken off. Audits ``complaint.conflicts_changed`` on each case that
+    gained a conflict, listing what was added. Returns how many cases changed.
     """
     if not moved_person_ids:
         return 0
@@ -190,11 +209,12 @@ def conflicts_after_directory_change(*, moved_person_ids: set[int], actor: Any,
     locked = {c.pk: c for c in Complaint.objects.filter(pk__in=affected).order_by("pk")
               .select_for_update().only("id", "reference", "state", "assignee", "co_owner")}
     changes = conflicts_refresh(complaint_ids=sorted(locked), now=now)
-    for cid, change in sorted(changes.items()):
+    for cid, added in sorted(changes.items()):
         complaint = locked[cid]
         audit.record(action=Action.COMPLAINT_CONFLICTS_CHANGED, actor=actor, target=complaint,
                      from_state=complaint.state, to_state=complaint.state,
-                     payload={**change, "removed": _drop_conflicted_handlers(complaint)})
+                     payload={"added": added, "removed": [],
+                              "handlers_removed": _drop_conflicted_handlers(complaint)})
     return len(changes)
 
 
@@ -203,13 +223,142 @@ def conflicts_after_link(*, user: Any, person_id: int) -> int:
     conflicted on an open case the account handles, it is taken off. Audits
     ``complaint.conflicts_changed`` on each such case. Returns how many."""
     handled = sorted(set(
-        Conflict.objects.filter(person_id=person_id, complaint__state__in=OPEN_STATES)
+        active_conflicts().filter(person_id=person_id, complaint__state__in=OPEN_STATES)
         .filter(Q(complaint__assignee=user) | Q(complaint__co_owner=user))
         .values_list("complaint_id", flat=True)))
     for cid in handled:
         locked = lock_complaint(Complaint(pk=cid))
         audit.record(action=Action.COMPLAINT_CONFLICTS_CHANGED, actor=audit.SYSTEM,
                      target=locked, from_state=locked.state, to_state=locked.state,
-                     payload={"linked_user": user.pk,
-                              "removed": _drop_conflicted_handlers(locked)})
+                     payload={"linked_user": user.pk, "added": [], "removed": [],
+                              "handlers_removed": _drop_conflicted_handlers(locked)})
     return len(handled)
+
+
+# --- Removing a conflict: compliance asks, a second person decides ----------------------------
+
+REQUESTERS = frozenset({roles.COMPLIANCE_OFFICER})
+DECIDERS = frozenset({roles.COMPLIANCE_OFFICER, roles.AUDIT_COMMITTEE})
+
+
+def _names_actor(conflict: Conflict, actor: Any) -> bool:
+    return (conflict.user_id is not None and conflict.user_id == actor.pk) or (
+        conflict.person_id is not None and conflict.person_id == person_id_of(actor))
+
+
+def may_request_removal(complaint: Complaint, actor: Any) -> bool:
+    """A compliance officer who is neither conflicted on the case nor its reporter."""
+    return (roles.has_role(actor, REQUESTERS) and not is_reporter(complaint, actor)
+            and not is_conflicted(actor, complaint))
+
+
+def may_decide_removal(complaint: Complaint, removal: ConflictRemoval, actor: Any) -> bool:
+    """The second person: another compliance officer or an audit committee member, never
+    the requester, never the person being removed, never anyone conflicted on the case."""
+    return (roles.has_role(actor, DECIDERS) and removal.requested_by_id != actor.pk
+            and not _names_actor(removal.conflict, actor)
+            and not is_reporter(complaint, actor) and not is_conflicted(actor, complaint))
+
+
+def _lock_for_removal(complaint: Complaint, actor: Any) -> Complaint:
+    locked = lock_complaint(complaint, actor=actor)
+    if locked.purged_at is not None:
+        raise TransitionForbidden("this case's records were erased at the end of its "
+                                  "retention period")
+    return locked
+
+
+def conflict_removal_request(*, complaint: Complaint, conflict_id: int, actor: Any,
+                             reason: str) -> ConflictRemoval:
+    """A compliance officer asks for one conflict on a case to be removed.
+
+    Changes: a pending ``ConflictRemoval``; its reason becomes a case note (encrypted). The
+    conflict still applies until a second person approves. Audits
+    ``complaint.conflict_removal_requested`` naming the conflict's person or account and
+    the requester (ids only). Raises ``InvalidInput`` (no reason; no such active conflict
+    on this case; a subject's own conflict; one already pending for it) and
+    ``TransitionForbidden`` (not a compliance officer, or conflicted on the case or its
+    reporter).
+    """
+    from complaints.services.lifecycle import _clean_reason, _reason_note
+
+    reason = _clean_reason(reason, required=True)
+    with transaction.atomic():
+        locked = _lock_for_removal(complaint, actor)
+        if not may_request_removal(locked, actor):
+            raise TransitionForbidden("only a compliance officer who is not conflicted on "
+                                      "this case may ask for a conflict to be removed")
+        conflict = (active_conflicts().select_for_update()
+                    .filter(complaint=locked, pk=conflict_id).first())
+        if conflict is None:
+            raise InvalidInput({"conflict": ["There is no such conflict on this case."]})
+        if conflict.source == Conflict.Source.SUBJECT:
+            # The accused never reads their own case; and the directory would put the row
+            # back at its next change, since they are still a subject.
+            raise InvalidInput({"conflict": ["A subject of the complaint stays conflicted."]})
+        if ConflictRemoval.objects.filter(conflict=conflict, decided_at=None).exists():
+            raise InvalidInput({"conflict": ["A removal of this conflict is already waiting "
+                                             "for a decision."]})
+        now = timezone.now()
+        payload = _removal_payload(conflict)
+        payload |= _reason_note(locked, actor, Action.COMPLAINT_CONFLICT_REMOVAL_REQUESTED,
+                                reason, now)
+        removal = ConflictRemoval.objects.create(
+            complaint=locked, conflict=conflict, requested_by=actor, requested_at=now,
+            reason_note_id=payload["reason_note"])
+        audit.record(action=Action.COMPLAINT_CONFLICT_REMOVAL_REQUESTED, actor=actor,
+                     target=locked, from_state=locked.state, to_state=locked.state,
+                     payload={"removal": removal.pk, **payload, "requested_by": actor.pk})
+    return removal
+
+
+def conflict_removal_decide(*, complaint: Complaint, removal_id: int, actor: Any,
+                            approve: bool, reason: str = "") -> ConflictRemoval:
+    """A second person approves or rejects a pending removal of a conflict.
+
+    Changes: records the decision on the ``ConflictRemoval``; on approval marks the
+    conflict removed (``removed_at``; the row stays), so from then on it no longer applies.
+    Audits ``complaint.conflict_removal_approved`` or ``..._rejected`` naming the removed
+    person or account, the requester and the decider (ids only). Raises ``InvalidInput``
+    (no such pending request on this case) and ``TransitionForbidden`` (not compliance or
+    audit committee; the requester; the person whose conflict it is; conflicted on the
+    case or its reporter).
+    """
+    from complaints.services.lifecycle import _clean_reason, _reason_note
+
+    reason = _clean_reason(reason, required=False)
+    with transaction.atomic():
+        locked = _lock_for_removal(complaint, actor)
+        removal = (ConflictRemoval.objects.select_for_update().select_related("conflict")
+                   .filter(complaint=locked, pk=removal_id, decided_at=None).first())
+        if removal is None:
+            raise InvalidInput({"removal": ["There is no such request waiting for a "
+                                            "decision on this case."]})
+        if not may_decide_removal(locked, removal, actor):
+            raise TransitionForbidden("a conflict's removal is decided by a second person: "
+                                      "a compliance officer or audit committee member who "
+                                      "neither asked for it, nor is removed by it, nor is "
+                                      "conflicted on this case")
+        now = timezone.now()
+        action = (Action.COMPLAINT_CONFLICT_REMOVAL_APPROVED if approve
+                  else Action.COMPLAINT_CONFLICT_REMOVAL_REJECTED)
+        removal.decided_by, removal.decided_at = actor, now
+        removal.outcome = (ConflictRemoval.Outcome.APPROVED if approve
+                           else ConflictRemoval.Outcome.REJECTED)
+        removal.save(update_fields=["decided_by", "decided_at", "outcome"])
+        if approve:
+            Conflict.objects.filter(pk=removal.conflict_id, removed_at=None).update(
+                removed_at=now, removal=removal)
+            forget(locked)
+        payload = {"removal": removal.pk, **_removal_payload(removal.conflict),
+                   "requested_by": removal.requested_by_id, "decided_by": actor.pk}
+        payload |= _reason_note(locked, actor, action, reason, now)
+        audit.record(action=action, actor=actor, target=locked, from_state=locked.state,
+                     to_state=locked.state, payload=payload)
+    return removal
+
+
+def _removal_payload(conflict: Conflict) -> dict[str, Any]:
+    return {"conflict": conflict.pk,
+            **_named_in_event({"person_id": conflict.person_id, "user_id": conflict.user_id},
+                              conflict.source)}

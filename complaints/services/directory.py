@@ -153,8 +153,9 @@ def directory_import(*, text: str, actor: Any = audit.SYSTEM) -> ImportResult:
         _update_people(moved, ["manager_id"])
         result.unchanged = len(rows) - result.created - result.updated
         result.linked = _link_by_email({v["email"] for v in rows.values() if v["email"]})
-        # A new manager above an accused person is conflicted from now on; an old one no
-        # longer is. Open cases are re-evaluated in the same transaction.
+        # A new manager above an accused person is conflicted from now on; an old one stays
+        # conflicted (only compliance removes a conflict). Open cases are re-evaluated in
+        # the same transaction.
         result.cases_reevaluated = conflicts_after_directory_change(
             moved_person_ids={p.pk for p in moved if p.pk in existing_pks}, actor=actor)
         audit.record(action=Action.DIRECTORY_IMPORTED, actor=actor, target=("directory", "people"),
@@ -337,8 +338,9 @@ def person_upsert(*, employee_id: str, name: str, email: str = "", department: s
             person.manager_id = manager_pk
             person.save(update_fields=[*changed, "updated_at"])
         linked = _link_by_email({values["email"]}) if values["email"] else 0
-        # A new manager above an accused person is conflicted from now on; an old one no
-        # longer is. A new person has no cases below them yet.
+        # A new manager above an accused person is conflicted from now on; an old one stays
+        # conflicted (only compliance removes a conflict). A new person has no cases below
+        # them yet.
         reevaluated = (conflicts_after_directory_change(moved_person_ids={person.pk}, actor=actor)
                        if "manager" in changed and not created else 0)
         audit.record(action=Action.DIRECTORY_PERSON_SYNCED, actor=actor, target=("person", eid),

@@ -18,21 +18,24 @@ from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.http import require_POST
 
 from complaints import roles, services
-from complaints.access import is_staff_member
+from complaints.access import is_staff_member, may_view
 from complaints.errors import InvalidInput, TransitionForbidden, TransitionNotAllowed
 from complaints.forms import (
+    ConflictRemovalForm,
     EvidenceForm,
     InterviewForm,
     MessageForm,
     NoteForm,
     PlanForm,
+    RemovalDecisionForm,
     TransitionForm,
 )
-from complaints.models import Attachment, Category, Complaint, Severity, State
+from complaints.models import Attachment, Category, Complaint, Conflict, Severity, State
 from complaints.permissions import may_record_findings, may_view_investigation, may_write_note
 from complaints.selectors import (
     QUEUES,
     Queue,
+    case_conflicts,
     case_deadlines,
     case_investigation,
     case_messages,
@@ -41,7 +44,13 @@ from complaints.selectors import (
 )
 from complaints.services.access import CaseNotFound, complaint_open, complaint_read_recorded
 from complaints.services.attachments import attachment_add, attachment_open
-from complaints.services.conflicts import complaint_declare_conflict
+from complaints.services.conflicts import (
+    complaint_declare_conflict,
+    conflict_removal_decide,
+    conflict_removal_request,
+    may_decide_removal,
+    may_request_removal,
+)
 from complaints.services.investigation import (
     investigation_record_evidence,
     investigation_record_interview,
@@ -159,9 +168,11 @@ def _shown_again(request: HttpRequest, complaint: Complaint, status: int) -> Non
 def _workspace(request: HttpRequest, complaint: Complaint, *, status: int = 200,
                form: TransitionForm | None = None, failed: str = "",
                message_form: MessageForm | None = None,
-               note_form: NoteForm | None = None) -> HttpResponse:
+               note_form: NoteForm | None = None,
+               removal_forms: dict[str, Any] | None = None) -> HttpResponse:
     _shown_again(request, complaint, status)
     return render(request, "complaints/staff/case.html", {
+        "conflicts": _conflicts_panel(request, complaint, removal_forms or {}),
         "complaint": complaint,
         "subjects": complaint.subjects.select_related("person"),  # type: ignore[attr-defined]
         "witnesses": complaint.witnesses.select_related("person"),  # type: ignore[attr-defined]
@@ -339,6 +350,85 @@ def record_evidence(request: HttpRequest, reference: str) -> HttpResponse:
         lambda complaint, data: investigation_record_evidence(
             complaint=complaint, actor=request.user, description=data["description"]),
         _("Evidence recorded."))
+
+
+# --- Conflicts: compliance removes one, a second person decides ------------------------------
+
+OVERSIGHT = frozenset({roles.COMPLIANCE_OFFICER, roles.AUDIT_COMMITTEE})
+
+
+def _conflicts_panel(request: HttpRequest, complaint: Complaint,
+                     forms_: dict[str, Any]) -> dict[str, Any] | None:
+    """The case's conflicts and pending removals, for compliance and the audit committee
+    only; each with the form this user may use on it (the failed one with its errors)."""
+    if not roles.has_role(request.user, OVERSIGHT):
+        return None
+    found = case_conflicts(complaint)
+    may_request = may_request_removal(complaint, request.user) and not complaint.purged_at
+    for row in found.active:
+        offered = (may_request and not row.removal_pending  # type: ignore[attr-defined]
+                   and row.source != Conflict.Source.SUBJECT)
+        row.form = (forms_.get(f"conflict-{row.pk}")  # type: ignore[attr-defined]
+                    or ConflictRemovalForm(auto_id=f"id_conflict_{row.pk}_%s")
+                    ) if offered else None
+    for removal in found.pending:
+        offered = may_decide_removal(complaint, removal, request.user)
+        removal.form = (forms_.get(f"removal-{removal.pk}")  # type: ignore[attr-defined]
+                        or RemovalDecisionForm(auto_id=f"id_removal_{removal.pk}_%s")
+                        ) if offered else None
+    return {"active": found.active, "pending": found.pending, "removed": found.removed}
+
+
+def _removal_refused(request: HttpRequest, form: Any,
+                     exc: InvalidInput | TransitionForbidden) -> None:
+    """A field's error goes on its form; any other refusal (not this user's to make, no such
+    conflict or request) is a message, since the page may show this user no such form."""
+    if isinstance(exc, InvalidInput) and set(exc.errors) <= set(form.fields):
+        _form_errors(form, exc)
+    elif isinstance(exc, InvalidInput):
+        messages.error(request, " ".join(m for msgs in exc.errors.values() for m in msgs))
+    else:
+        messages.error(request, str(exc).capitalize() + ".")
+
+
+@login_required
+@require_POST
+def request_conflict_removal(request: HttpRequest, reference: str, pk: int) -> HttpResponse:
+    complaint = _open(request, reference, via="web:action", audit_read=False)
+    form = ConflictRemovalForm(request.POST, auto_id=f"id_conflict_{pk}_%s")
+    if form.is_valid():
+        try:
+            conflict_removal_request(complaint=complaint, conflict_id=pk, actor=request.user,
+                                     reason=form.cleaned_data["reason"])
+        except (InvalidInput, TransitionForbidden) as exc:
+            _removal_refused(request, form, exc)
+        else:
+            messages.success(request, _("Removal requested. The conflict still applies until a "
+                                        "second person approves it."))
+            return redirect("complaints:staff_case", reference=complaint.reference)
+    return _workspace(request, complaint, status=400, removal_forms={f"conflict-{pk}": form})
+
+
+@login_required
+@require_POST
+def decide_conflict_removal(request: HttpRequest, reference: str, pk: int) -> HttpResponse:
+    complaint = _open(request, reference, via="web:action", audit_read=False)
+    form = RemovalDecisionForm(request.POST, auto_id=f"id_removal_{pk}_%s")
+    if form.is_valid():
+        approve = form.cleaned_data["decision"] == "approve"
+        try:
+            conflict_removal_decide(complaint=complaint, removal_id=pk, actor=request.user,
+                                    approve=approve, reason=form.cleaned_data["reason"])
+        except (InvalidInput, TransitionForbidden) as exc:
+            _removal_refused(request, form, exc)
+        else:
+            messages.success(request, _("Removal approved: that conflict no longer applies.")
+                             if approve else _("Removal rejected: the conflict still applies."))
+            # The audit committee reads a case only while a removal waits for its decision.
+            if not may_view(request.user, complaint):
+                return redirect("complaints:staff_queue")
+            return redirect("complaints:staff_case", reference=complaint.reference)
+    return _workspace(request, complaint, status=400, removal_forms={f"removal-{pk}": form})
 
 
 @login_required

@@ -15,6 +15,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from audit.services import execute_prepared
+from complaints.conflicts import recipient_conflicted
 from complaints.models import Complaint
 from escalation.models import Notification
 
@@ -121,6 +122,26 @@ def backoff(attempts: int) -> timedelta:
 class Delivered:
     sent: int = 0
     failed: int = 0
+    dropped: int = 0
+
+
+# Kept on a notification whose mail was not sent because its recipient became conflicted on
+# the case after it was written (its address is cleared, so no worker takes it again).
+DROPPED_CONFLICTED = "dropped: the recipient is conflicted on this case"
+
+
+def _drop_conflicted(ids: list[int]) -> set[int]:
+    """Of these claimed notifications, drop those whose recipient is now conflicted on the
+    case: a conflict can arrive between writing a notification and sending it (a directory
+    change, a declaration), and a conflicted person is never notified (DESIGN.md)."""
+    if not ids:
+        return set()
+    dropped = set(Notification.objects.filter(pk__in=ids, recipient__isnull=False)
+                  .filter(recipient_conflicted()).values_list("pk", flat=True))
+    if dropped:
+        Notification.objects.filter(pk__in=dropped).update(
+            email="", claimed_until=None, last_error=DROPPED_CONFLICTED)
+    return dropped
 
 
 def _claim(limit: int, now: datetime) -> list[int]:
@@ -145,15 +166,19 @@ def _claim(limit: int, now: datetime) -> list[int]:
 
 
 def deliver_pending(*, limit: int = 200, now: datetime | None = None) -> Delivered:
-    """Send claimed notifications by email and mark each delivered once.
+    """Send claimed notifications by email and mark each delivered once; drop, unsent,
+    those whose recipient has since become conflicted on the case.
 
     A worker that dies mid-way leaves its rows claimed until the lease runs out; then any
     worker takes them again. The message id is the notification's own, so a mail system
     that saw a message before the crash recognises the resend.
     """
     now = now or timezone.now()
-    result = Delivered()
-    for note in Notification.objects.filter(pk__in=_claim(limit, now)).order_by("pk"):
+    claimed = _claim(limit, now)
+    dropped = _drop_conflicted(claimed)
+    result = Delivered(dropped=len(dropped))
+    for note in (Notification.objects.filter(pk__in=claimed).exclude(pk__in=dropped)
+                 .order_by("pk")):
         pk, lease = note.pk, note.claimed_until
         try:
             EmailMessage(

@@ -147,7 +147,10 @@ def test_declaring_a_conflict_takes_the_declarer_off_the_case(cast: dict[str, An
     assert not may_view(lead, complaint)
     event = AuditEvent.objects.order_by("-seq").first()
     assert event is not None and event.action == Action.COMPLAINT_CONFLICT_DECLARED
-    assert json.loads(event.payload)["removed"] == {"assignee": lead.pk}
+    payload = json.loads(event.payload)
+    assert payload["handlers_removed"] == {"assignee": lead.pk}
+    assert payload["added"] == [{"user": lead.pk, "source": "declared"}]
+    assert payload["removed"] == []
     # A staff account with no directory entry is recorded by account.
     assert Conflict.objects.filter(complaint=complaint, user=lead,
                                    source=Conflict.Source.DECLARED).exists()
@@ -228,10 +231,14 @@ def test_a_manager_change_re_evaluates_open_cases(org: dict[str, Any], reporter:
     complaint = Complaint.objects.get(pk=complaint.pk)
     assert complaint.assignee_id is None
     assert not may_view(new_lead, complaint)
-    assert may_view(old_lead, complaint)  # no longer above the accused
+    # No longer above the accused, but conflicts only grow: still conflicted until
+    # compliance removes it, with a second person's approval.
+    assert not may_view(old_lead, complaint)
     event = AuditEvent.objects.get(action=Action.COMPLAINT_CONFLICTS_CHANGED,
                                    target_id=complaint.reference)
-    assert json.loads(event.payload)["removed"] == {"assignee": new_lead.pk}
+    assert json.loads(event.payload) == {
+        "added": [{"person": newcomer.pk, "source": "chain"}], "removed": [],
+        "handlers_removed": {"assignee": new_lead.pk}}
 
 
 def test_linking_an_account_to_a_conflicted_person_takes_it_off_the_case(

@@ -33,8 +33,8 @@ class PersonView(ApiView):
                    **errors(*BODY_ERRORS, 401, 403, 404)},
         description="The HR system's sync, one person at a time: 201 when new, 200 when "
                     "updated or unchanged (repeating it changes nothing). A new manager "
-                    "re-evaluates conflicts on the open cases below this person. hr_lead, "
-                    "compliance_officer, or an account with complaints.sync_directory.")
+                    "adds conflicts on the open cases below this person (never removes "
+                    "one). Only a directory_sync account; 403 for every staff role.")
     def put(self, request: Request, employee_id: str) -> Response:
         data = valid(s.PersonInputSerializer, request.data)
         synced = person_upsert(employee_id=employee_id, actor=request.user,

@@ -33,6 +33,8 @@ ACCOUNTS = [
     ("investigator", roles.INVESTIGATOR, "demo-investigator-2026"),
     ("compliance", roles.COMPLIANCE_OFFICER, "demo-compliance-2026"),
     ("audit.committee", roles.AUDIT_COMMITTEE, "demo-committee-2026"),
+    # The HR system's service account: the directory's only writer (PUT directory/people/).
+    ("hr-system", roles.DIRECTORY_SYNC, "demo-hr-system-2026"),
 ]
 ADMIN = ("admin", "demo-admin-2026")
 
@@ -50,7 +52,7 @@ class Command(BaseCommand):
         self._print_accounts()
 
     def _seed(self, user_model: Any) -> None:
-        for name in roles.ALL_ROLES:
+        for name in roles.ALL_GROUPS:
             Group.objects.get_or_create(name=name)
         users = {}
         for username, role, password in ACCOUNTS:
@@ -61,7 +63,7 @@ class Command(BaseCommand):
             users[username] = user
         user_model.objects.create_superuser(username=ADMIN[0], email="admin@demo.example",
                                             password=ADMIN[1])
-        directory_import(text=DIRECTORY)
+        directory_import(text=DIRECTORY, actor=users["hr-system"])
 
         reporter, reviewer, lead = users["employee"], users["hr.reviewer"], users["hr.lead"]
 
