@@ -20,8 +20,8 @@ from rest_framework.response import Response
 
 from complaints import services
 from complaints.api import serializers as s
-from complaints.api.permissions import is_staff
 from complaints.api.errors import secret
+from complaints.api.permissions import is_staff
 from complaints.api.schema import BODY_ERRORS, errors
 from complaints.api.views.base import ApiView, case_for, page_links, page_of, valid
 from complaints.models import Complaint
