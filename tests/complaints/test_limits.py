@@ -83,8 +83,12 @@ def test_a_flood_of_wrong_keys_from_many_addresses_never_refuses_the_right_key(
     # Even from an address that used up its own wrong keys, the right key opens while the
     # server has a slot free to check it.
     assert _follow_up(client, key, "192.0.2.5", via) == OPENED[via]
-    throttled = AuditEvent.objects.filter(action=Action.REPORTER_KEY_THROTTLED).count()
-    assert throttled == 60  # once per address and window, not once per refusal
+    events = list(AuditEvent.objects.filter(action__startswith="reporter.key")
+                  .values_list("action", flat=True))
+    # A wrong key under the limit is audited; over it, the address once per window.
+    assert events.count(Action.REPORTER_KEY_REJECTED) == 180
+    assert events.count(Action.REPORTER_KEY_THROTTLED) == 60
+    assert events.count(Action.REPORTER_KEY_ACCEPTED) == 2
 
 
 def test_a_throttled_address_costs_no_hash_when_every_slot_is_busy(
