@@ -52,26 +52,34 @@ def unavailable_response(request: HttpRequest) -> HttpResponse:
         response: HttpResponse = JsonResponse(
             {"detail": "The service is briefly unavailable. Nothing was saved; please try "
                        "again in a minute."}, status=503)
-    elif request.path_info == reverse("complaints:report"):
-        response = _report_form(request)
     else:
-        response = HttpResponse(render_to_string("unavailable.html"), status=503)
+        response = None
+        if request.path_info == reverse("complaints:report"):
+            response = _report_form(request)
+        if response is None:
+            response = HttpResponse(render_to_string("unavailable.html"), status=503)
     response["Retry-After"] = str(RETRY_AFTER)
     # It may hold what was typed; and a cache must not serve the outage after it ends.
     add_never_cache_headers(response)
     return response
 
 
-def _report_form(request: HttpRequest) -> HttpResponse:
-    form = ReportForm(request.POST) if request.method == "POST" else ReportForm()
-    file_lost = request.method == "POST" and bool(request.FILES.get("attachment"))
-    held = upload_held(request.POST.get("held_attachment", "")) if request.method == "POST" \
-        else None
-    # Without the request: base.html then shows no signed-in user (nothing reads the
-    # session), and the form posts back here with its CSRF token from the cookie.
-    page = render_to_string("complaints/report.html", {
-        "form": form, "held": held, "unavailable": True, "file_lost": file_lost,
-        "csrf_token": get_token(request)})
+def _report_form(request: HttpRequest) -> HttpResponse | None:
+    """The report form with what was typed; None when even that cannot be shown (the plain
+    page then tells the reporter that their text is still in the form they came from)."""
+    try:
+        form = ReportForm(request.POST) if request.method == "POST" else ReportForm()
+        file_lost = request.method == "POST" and bool(request.FILES.get("attachment"))
+        held = (upload_held(request.POST.get("held_attachment", ""))
+                if request.method == "POST" else None)
+        # Without the request: base.html then shows no signed-in user (nothing reads the
+        # session), and the form posts back here with its CSRF token from the cookie.
+        page = render_to_string("complaints/report.html", {
+            "form": form, "held": held, "unavailable": True, "file_lost": file_lost,
+            "csrf_token": get_token(request)})
+    except Exception:  # noqa: BLE001 - an outage page must not fail in turn
+        log.exception("could not show the report form during a database outage")
+        return None
     return HttpResponse(page, status=503)
 
 

@@ -88,6 +88,16 @@ def test_a_lost_database_while_filing_gives_the_form_back_with_what_was_typed() 
 
 
 @pytest.mark.django_db
+def test_a_report_form_that_cannot_be_shown_falls_back_to_the_plain_page() -> None:
+    client = Client(raise_request_exception=False)
+    with mock.patch("complaints.services.complaint_submit", side_effect=LOST), \
+            mock.patch("complaints.unavailable.ReportForm", side_effect=ValueError):
+        response = client.post("/report/", WEB_REPORT)
+
+    assert "your text is still in the form there" in _plain_503(response)
+
+
+@pytest.mark.django_db
 def test_a_lost_database_in_the_api_is_a_503_in_json() -> None:
     client = Client(raise_request_exception=False)
     with mock.patch("complaints.services.complaint_submit", side_effect=LOST):
