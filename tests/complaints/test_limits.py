@@ -69,7 +69,8 @@ def all_slots_taken() -> Iterator[None]:
 def test_a_flood_of_wrong_keys_from_many_addresses_never_refuses_the_right_key(
         via: str, settings: Any) -> None:
     # Before: past RECEIPT_KEY_RATE_GLOBAL wrong keys from everyone together, every reporter
-    # was refused for the rest of the hour, right key included.
+    # was refused for the rest of the hour, right key included. (That setting is gone; it is
+    # set here so that this test fails on the old code.)
     settings.RECEIPT_KEY_RATE_PER_CLIENT = "3/h"
     settings.RECEIPT_KEY_RATE_GLOBAL = "100/h"
     key = complaint_submit(reporter=None, **REPORT).receipt_key
