@@ -118,7 +118,7 @@ def hashing_slots() -> threading.BoundedSemaphore:
     """This process's semaphore, made at first use (and again if the setting changes, which
     only tests do)."""
     global _slots
-    size = int(settings.RECEIPT_KEY_CONCURRENCY)
+    size = max(1, int(settings.RECEIPT_KEY_CONCURRENCY))
     with _slots_lock:
         if _slots is None or _slots[0] != size:
             _slots = (size, threading.BoundedSemaphore(size))

@@ -48,16 +48,15 @@ def connection_lost(exc: BaseException) -> bool:
 
 
 def unavailable_response(request: HttpRequest) -> HttpResponse:
+    response: HttpResponse | None = None
     if request.path_info.startswith(API_PREFIX):
-        response: HttpResponse = JsonResponse(
+        response = JsonResponse(
             {"detail": "The service is briefly unavailable. Nothing was saved; please try "
                        "again in a minute."}, status=503)
-    else:
-        response = None
-        if request.path_info == reverse("complaints:report"):
-            response = _report_form(request)
-        if response is None:
-            response = HttpResponse(render_to_string("unavailable.html"), status=503)
+    elif request.path_info == reverse("complaints:report"):
+        response = _report_form(request)
+    if response is None:
+        response = HttpResponse(render_to_string("unavailable.html"), status=503)
     response["Retry-After"] = str(RETRY_AFTER)
     # It may hold what was typed; and a cache must not serve the outage after it ends.
     add_never_cache_headers(response)
