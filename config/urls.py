@@ -22,3 +22,4 @@ urlpatterns = [
     path("compliance/", include("audit.urls")),
     path("", include("complaints.urls")),
 ]
+handler500 = "complaints.unavailable.server_error"

@@ -22,6 +22,7 @@ GOOD = {
     "REDIS_URL": "redis://127.0.0.1:6379/0",
     "FIELD_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
     "AUDIT_SIGNING_KEY": base64.b64encode(b"k" * 32).decode(),
+    "RECEIPT_KEY_SALT": "a-deployments-own-salt",
 }
 
 
@@ -58,6 +59,10 @@ def test_production_settings_start_with_every_secret_set() -> None:
     # A retention period is configuration on the record: none the law's bounds refuse.
     ("RETENTION_DAYS", "36500", "RETENTION_DAYS"),
     ("RETENTION_DAYS", "30", "RETENTION_DAYS"),
+    ("RECEIPT_KEY_SALT", "", "RECEIPT_KEY_SALT"),
+    ("RECEIPT_KEY_SALT", "fifteen-chars!!", "RECEIPT_KEY_SALT"),
+    # The old default: public, in the source.
+    ("RECEIPT_KEY_SALT", "misconduct-complaints/receipt-key/v1", "RECEIPT_KEY_SALT"),
 ])
 def test_production_settings_refuse_a_missing_or_malformed_secret(name: str, value: str,
                                                                    message: str) -> None:
@@ -73,6 +78,12 @@ DEPLOYED = GOOD | {
     "DATABASE_URL": "postgres://u:p@127.0.0.1:5432/x",
     "AUDIT_SIGNING_KEY": base64.b64encode(secrets.token_bytes(32)).decode(),
 }
+
+
+def test_production_refuses_to_start_without_a_receipt_key_salt() -> None:
+    # Unset altogether (run_production drops the shell's own): the public default is refused.
+    result = load({k: v for k, v in GOOD.items() if k != "RECEIPT_KEY_SALT"})
+    assert result.returncode != 0 and "RECEIPT_KEY_SALT" in result.stderr
 
 
 def test_production_passes_the_deployment_checks_without_a_warning() -> None:

@@ -1,5 +1,5 @@
 """Django settings for the web load benchmark (bench/web_load.py): production's, as a
-deployment behind a TLS-terminating proxy runs them, with three differences a load test on
+deployment behind a TLS-terminating proxy runs them, with the differences a load test on
 loopback needs, each stated below. Never use these anywhere else.
 """
 
@@ -24,11 +24,19 @@ for _name, _value in {
     "FIELD_ENCRYPTION_KEYS": _dev_key("dev-field-key"),
     "AUDIT_SIGNING_KEY": base64.b64encode(hashlib.sha256(b"dev-audit-signing-key").digest())
     .decode(),
+    # Production refuses the receipt keys' public development salt, with which the seed's
+    # published keys were hashed: this stands in for production's check only (5. below).
+    "RECEIPT_KEY_SALT": "bench-web-load-only-salt",
 }.items():
     os.environ.setdefault(_name, _value)
 
 from config.settings.production import *  # noqa: E402,F403
-from config.settings.production import MIDDLEWARE, env  # noqa: E402
+from config.settings.production import (  # noqa: E402
+    MIDDLEWARE,
+    RECEIPT_KEY_SALT,
+    RECEIPT_KEY_SALT_DEVELOPMENT,
+    env,
+)
 
 # 1. The bench-only urlconf: the app's URLs plus a bare view for the ceiling measurement.
 ROOT_URLCONF = "bench.web.urls"
@@ -47,3 +55,8 @@ if env.bool("BENCH_WEB_BARE", default=False):
 # outermost so that the session and user reads are counted too.
 if env.str("BENCH_WEB_PROBE_DIR", default=""):
     MIDDLEWARE = ["bench.web.probe.RequestProbe", *MIDDLEWARE]
+
+# 5. The receipt keys' salt the seed hashed its published keys with (the development one),
+# unless the environment names a salt for the seed and the benchmark alike.
+if RECEIPT_KEY_SALT == "bench-web-load-only-salt":
+    RECEIPT_KEY_SALT = RECEIPT_KEY_SALT_DEVELOPMENT

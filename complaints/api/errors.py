@@ -11,6 +11,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
+from django.utils.cache import add_never_cache_headers
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -32,6 +33,25 @@ class PayloadTooLarge(exceptions.APIException):
     @property
     def default_detail(self) -> str:  # type: ignore[override]
         return f"The request body is larger than {body_limit()} bytes."
+
+
+class ServiceBusy(exceptions.APIException):
+    """503 with Retry-After (DRF's handler sends ``wait`` as that header)."""
+
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "The service is busy. Please try again shortly."
+    default_code = "service_unavailable"
+
+    def __init__(self, *, wait: int) -> None:
+        super().__init__()
+        self.wait = wait
+
+
+def secret(response: Response) -> Response:
+    """A response that carries a secret (a receipt key, a token): no cache, shared or the
+    browser's own, may keep it."""
+    add_never_cache_headers(response)
+    return response
 
 
 class NotAllowedNow(exceptions.APIException):

@@ -46,6 +46,7 @@ _ERRORS: dict[int, tuple[Any, str]] = {
     413: (ErrorSerializer, "The request body is too large."),
     415: (ErrorSerializer, "The body is not JSON."),
     429: (ErrorSerializer, "Too many requests; see Retry-After."),
+    503: (ErrorSerializer, "Busy or briefly unavailable; try again after Retry-After."),
 }
 
 

@@ -32,12 +32,14 @@ class WrongReceiptKey(Exception):
     """No report has this key (or it was mistyped)."""
 
 
-def receipt_key_redeem(*, key: str) -> ReporterPrincipal:
+def receipt_key_redeem(*, key: str, audit_rejection: bool = True) -> ReporterPrincipal:
     """The reporter a receipt key stands for.
 
     Audits ``reporter.key_accepted`` (by that reporter) or ``reporter.key_rejected`` (by
-    an anonymous actor, with nothing about who tried). Raises ``WrongReceiptKey``.
-    Rate limiting is the caller's (complaints/throttle.py), before this costs an Argon2.
+    an anonymous actor, with nothing about who tried; not with ``audit_rejection=False``,
+    for a client already audited as throttled). Raises ``WrongReceiptKey``.
+    Rate limiting and the bound on concurrent hashing are the caller's
+    (complaints/throttle.py).
     """
     issued = normalise(key)
     complaint = None
@@ -45,6 +47,8 @@ def receipt_key_redeem(*, key: str) -> ReporterPrincipal:
         complaint = (Complaint.objects.filter(receipt_key_hash=receipt_key_hash(issued))
                      .only("id", "reference").first())
     if complaint is None:
+        if not audit_rejection:
+            raise WrongReceiptKey
         with transaction.atomic():
             audit.record(action=Action.REPORTER_KEY_REJECTED, actor=ANONYMOUS,
                          target=("receipt_key", ""),

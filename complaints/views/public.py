@@ -39,9 +39,13 @@ from complaints.services.reporter import (
     WrongReceiptKey,
     complaint_reveal_identity,
     message_send,
-    receipt_key_redeem,
 )
-from complaints.throttle import receipt_key_blocked, receipt_key_failed
+from complaints.throttle import (
+    ReceiptKeyBusy,
+    ReceiptKeyThrottled,
+    filing_limited,
+    receipt_key_check,
+)
 from escalation.models import Kind
 
 SESSION_KEY = "reporter_complaint"
@@ -114,7 +118,10 @@ def home(request: HttpRequest) -> HttpResponse:
 @never_cache
 def report(request: HttpRequest) -> HttpResponse:
     """/report/: signed in or anonymous. A validation error keeps everything typed, and the
-    file chosen (a browser never fills a file field again), so nothing is chosen twice."""
+    file chosen (a browser never fills a file field again), so nothing is chosen twice.
+    Filing is limited per client address, as in the API (complaints/throttle.py): a refusal
+    keeps everything typed too, but not a newly chosen file (keeping it costs the work the
+    limit is there to spare)."""
     form = ReportForm(request.POST or None, request.FILES or None)
     if request.method != "POST":
         return render(request, "complaints/report.html", {"form": form})
@@ -122,6 +129,17 @@ def report(request: HttpRequest) -> HttpResponse:
     if held is not None and request.POST.get("drop_held"):
         upload_forget(held.ticket)
         held = None
+    wait = filing_limited(request)
+    if wait is not None:
+        form.add_error(None, _("Many reports were sent from your network in the last minute, "
+                               "so this one was not sent yet. Nothing you typed has been "
+                               "lost: please send it again in a minute."))
+        if request.FILES.get("attachment") is not None:
+            form.add_error("attachment", _("Choose your file again before sending."))
+        response = render(request, "complaints/report.html", {"form": form, "held": held},
+                          status=429)
+        response["Retry-After"] = str(wait)
+        return response
     if form.is_valid():
         _check_attachment(form)
     if form.is_valid():
@@ -228,7 +246,8 @@ def _signed_in_refusal(request: HttpRequest) -> HttpResponse | None:
 
 @never_cache
 def follow_up(request: HttpRequest) -> HttpResponse:
-    """/follow-up/: the receipt key alone opens the report. Wrong keys are limited (429).
+    """/follow-up/: the receipt key alone opens the report. Wrong keys are limited (429),
+    and checking waits for a free slot (503 when none frees: complaints/throttle.py).
     Refused while signed in (403 for a key sent anyway): the page explains and offers to
     sign out, then come back here."""
     if request.user.is_authenticated:
@@ -238,16 +257,22 @@ def follow_up(request: HttpRequest) -> HttpResponse:
     form = ReceiptKeyForm(request.POST or None)
     status = 200
     if request.method == "POST" and form.is_valid():
-        if receipt_key_blocked(request):
-            form.add_error(None, _("Too many wrong keys. For your security, please wait an "
-                                   "hour before trying again."))
-            return render(request, "complaints/follow_up.html", {"form": form}, status=429)
         try:
-            principal = receipt_key_redeem(key=form.cleaned_data["receipt_key"])
+            principal = receipt_key_check(request, key=form.cleaned_data["receipt_key"])
         except WrongReceiptKey:
-            receipt_key_failed(request)
             form.add_error("receipt_key", _("No report has this key. Check it and try again."))
             status = 400
+        except ReceiptKeyThrottled:
+            form.add_error(None, _("Too many wrong keys. For your security, please wait an "
+                                   "hour before trying again."))
+            status = 429
+        except ReceiptKeyBusy as exc:
+            form.add_error(None, _("We are very busy just now and could not check your key. "
+                                   "Please try again in a minute."))
+            response = render(request, "complaints/follow_up.html", {"form": form},
+                              status=503)
+            response["Retry-After"] = str(exc.retry_after)
+            return response
         else:
             request.session.cycle_key()
             request.session[SESSION_KEY] = principal.complaint_id

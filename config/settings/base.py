@@ -45,6 +45,10 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Outside every middleware that reads the session or the user: a lost database is a 503
+    # with a plain page (the report form keeps what was typed), never a traceback.
+    # complaints/unavailable.py also answers what is raised in those middlewares.
+    "complaints.unavailable.DatabaseUnavailableMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # Outside everything that may answer on its own (the two-factor redirect, the axes
     # lockout page), so every page carries the policy.
@@ -246,7 +250,10 @@ LOGGING = {
 # Argon2id cost of an anonymous reporter's receipt key (argon2-cffi's RFC 9106 low-memory
 # profile: 64 MiB, 3 passes). Filing anonymously pays this once; guessing pays it per try.
 # The one salt of every receipt-key hash (complaints/receipts.py explains why one suffices).
-RECEIPT_KEY_SALT = env.str("RECEIPT_KEY_SALT", default="misconduct-complaints/receipt-key/v1")
+# The default is public (it is in this file), so it serves development only: production
+# refuses to start with it. Changing the salt orphans every key already issued.
+RECEIPT_KEY_SALT_DEVELOPMENT = "misconduct-complaints/receipt-key/v1"
+RECEIPT_KEY_SALT = env.str("RECEIPT_KEY_SALT", default=RECEIPT_KEY_SALT_DEVELOPMENT)
 RECEIPT_KEY_ARGON2 = {
     "time_cost": env.int("RECEIPT_KEY_ARGON2_TIME_COST", default=3),
     "memory_cost": env.int("RECEIPT_KEY_ARGON2_MEMORY_KIB", default=65536),
@@ -293,14 +300,27 @@ CELERY_BEAT_SCHEDULE["retention-purge"] = {
 # --- Cache and rate limits ------------------------------------------------------------------
 # Rate limits count in the cache: Redis when there is one (shared by every web process),
 # else this process's memory (the embedded default's single web process).
+# Nothing a request needs is kept only in the cache, so a lost Redis costs the counting and
+# nothing else (complaints/throttle.py fails open). The timeouts keep a Redis that hangs,
+# rather than refuses, from holding every request until the web server kills it.
 CACHES = {"default": (
-    {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL,
+     "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5}}
     if REDIS_URL else
     {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "complaints"}
 )}
-# Wrong receipt keys allowed per client address, and from all addresses together.
+# A counter the cache cannot give back (it lost the key, or the connection) limits nobody.
+RATELIMIT_FAIL_OPEN = True
+# Wrong receipt keys per client address before its guesses wait for a free hashing slot.
 RECEIPT_KEY_RATE_PER_CLIENT = env.str("RECEIPT_KEY_RATE_PER_CLIENT", default="10/h")
-RECEIPT_KEY_RATE_GLOBAL = env.str("RECEIPT_KEY_RATE_GLOBAL", default="500/h")
+# Receipt-key checks hashing at once, per process (complaints/throttle.py). A bound on the
+# Argon2 work, not on the reporters: gunicorn's sync workers are separate processes serving
+# one request each, so there it never waits and the host's bound is its worker count; with
+# threads (gthread, runserver) it keeps a flood of guesses from running a 64 MiB hash on
+# every thread at once, which would take every core and most of the memory.
+RECEIPT_KEY_CONCURRENCY = env.int("RECEIPT_KEY_CONCURRENCY", default=2)
+# How long a check under its client's limit waits for a slot before a 503 (try again).
+RECEIPT_KEY_WAIT_SECONDS = env.float("RECEIPT_KEY_WAIT_SECONDS", default=10.0)
 
 # --- REST API (complaints/api/) --------------------------------------------------------------
 # Bearer tokens only: no session authentication, so CSRF is not in play, and a browser's
@@ -342,8 +362,8 @@ SPECTACULAR_SETTINGS = {
 }
 # A request body larger than this is refused (413) before it is read.
 API_MAX_REQUEST_BYTES = env.int("API_MAX_REQUEST_BYTES", default=1024 * 1024)
-# Filing through the API, per client address (django-ratelimit's syntax, as the receipt
-# keys: "30/m", "500/h").
+# Filing, through the web form and the API together, per client address (django-ratelimit's
+# syntax, as the receipt keys: "30/m", "500/h").
 API_FILING_RATE = env.str("API_FILING_RATE", default="30/m")
 # Bearer token lifetimes: a user's working day; an anonymous reporter's short visit.
 API_TOKEN_TTL_USER = timedelta(seconds=env.int("API_TOKEN_TTL_USER_SECONDS", default=12 * 3600))

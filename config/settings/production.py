@@ -14,6 +14,8 @@ from config.settings.base import (
     AUDIT_SIGNING_KEY,
     DATABASES,
     FIELD_ENCRYPTION_KEYS,
+    RECEIPT_KEY_SALT,
+    RECEIPT_KEY_SALT_DEVELOPMENT,
     REDIS_URL,
     RETENTION_DAYS,
     SECRET_KEY,
@@ -53,6 +55,13 @@ try:
     )
 except binascii.Error as exc:
     raise ImproperlyConfigured("AUDIT_SIGNING_KEY is not valid base64.") from exc
+# The receipt keys' one salt: with the public development default, anyone holding a copy of
+# the database could test guesses offline without knowing anything the server keeps.
+_require(
+    len(RECEIPT_KEY_SALT) >= 16 and RECEIPT_KEY_SALT != RECEIPT_KEY_SALT_DEVELOPMENT,
+    "RECEIPT_KEY_SALT must be set to a secret of at least 16 characters (not the development "
+    "default). Set it once: changing it orphans every receipt key already issued.",
+)
 
 EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
 EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")

@@ -30,6 +30,7 @@ PO, MO = CATALOGUE / "django.po", CATALOGUE / "django.mo"
 # Everything a reporter reads comes from these.
 REPORTER_TEMPLATES = [
     "templates/base.html",
+    "templates/unavailable.html",
     *(f"complaints/templates/complaints/{name}.html" for name in
       ("home", "report", "receipt", "follow_up", "reporter_case", "my_cases", "includes/field")),
 ]

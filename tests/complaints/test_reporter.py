@@ -100,8 +100,6 @@ def test_brute_force_on_receipt_keys_is_stopped_and_audited(client: Any, setting
              for g in guesses]
     assert codes[:3] == [400, 400, 400]
     assert set(codes[3:]) == {429}
-    # Even the right key waits until the window passes: the guesser cannot tell.
-    assert client.post("/follow-up/", {"receipt_key": key}, REMOTE_ADDR=IP).status_code == 429
     # Another address is not blocked by this one's guesses.
     assert client.post("/follow-up/", {"receipt_key": key},
                        REMOTE_ADDR="198.51.100.1").status_code == 302
@@ -111,14 +109,6 @@ def test_brute_force_on_receipt_keys_is_stopped_and_audited(client: Any, setting
     # Audited once per window, not once per attempt, so a flood cannot flood the log.
     assert actions.count(Action.REPORTER_KEY_THROTTLED) == 1
     assert IP not in _all_stored_text()
-
-
-def test_guesses_spread_over_many_addresses_hit_the_global_limit(client: Any,
-                                                                 settings: Any) -> None:
-    settings.RECEIPT_KEY_RATE_GLOBAL = "4/h"
-    codes = [client.post("/follow-up/", {"receipt_key": "ABCD-EFGH-JKMN-PQRS-TUVW"},
-                         REMOTE_ADDR=f"192.0.2.{n}").status_code for n in range(6)]
-    assert codes == [400, 400, 400, 400, 429, 429]
 
 
 @pytest.mark.parametrize("typed,expected", [

@@ -19,6 +19,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from complaints.api import serializers as s
+from complaints.api.errors import ServiceBusy, secret
 from complaints.api.schema import BODY_ERRORS, errors
 from complaints.api.tokens import (
     api_token_issue_for_reporter,
@@ -27,8 +28,8 @@ from complaints.api.tokens import (
 )
 from complaints.api.views.base import ApiView, valid
 from complaints.permissions import ReporterPrincipal
-from complaints.services.reporter import WrongReceiptKey, receipt_key_redeem
-from complaints.throttle import receipt_key_blocked, receipt_key_failed
+from complaints.services.reporter import WrongReceiptKey
+from complaints.throttle import ReceiptKeyBusy, ReceiptKeyThrottled, receipt_key_check
 from complaints.two_factor import (
     CodeRefused,
     TokenForm,
@@ -74,8 +75,8 @@ class TokenView(ApiView):
         elif settings.OTP_REQUIRED_FOR_STAFF and is_staff_account(user):
             raise PermissionDenied("Set up two-factor sign-in on the web first.")
         issued = api_token_issue_for_user(user=user, via=via)
-        return Response(s.TokenSerializer(
-            {"token": issued.token, "expires_at": issued.record.expires_at}).data)
+        return secret(Response(s.TokenSerializer(
+            {"token": issued.token, "expires_at": issued.record.expires_at}).data))
 
     @extend_schema(operation_id="auth_token_revoke", request=None,
                    responses={204: OpenApiResponse(description="Revoked."), **errors(401)})
@@ -89,11 +90,13 @@ class ReporterSessionView(ApiView):
 
     @extend_schema(
         operation_id="reporter_session_create", request=s.ReceiptKeySerializer,
-        responses={200: s.ReporterTokenSerializer, **errors(*BODY_ERRORS, 403, 429)},
+        responses={200: s.ReporterTokenSerializer, **errors(*BODY_ERRORS, 403, 429, 503)},
         description="An anonymous reporter's receipt key for a short-lived token that opens "
-                    "their one complaint. Wrong keys are limited per client and overall (429) "
-                    "and every attempt is audited. Refused (403) with a user's token: send "
-                    "the key without one, so the report is never tied to an account.")
+                    "their one complaint. Wrong keys are limited per client (429, but a right "
+                    "key still opens whenever the server has a free slot to check it); 503 "
+                    "with Retry-After when every slot stayed busy. Every attempt is audited. "
+                    "Refused (403) with a user's token: send the key without one, so the "
+                    "report is never tied to an account.")
     def post(self, request: Request) -> Response:
         # Nothing here would store the two together (the reporter's token names no user),
         # but as on the web, anonymous follow-up is not done while signed in: a client
@@ -103,15 +106,16 @@ class ReporterSessionView(ApiView):
                 "Following up an anonymous report with a user's token would connect it to "
                 "that account. Send the receipt key without an Authorization header.")
         data = valid(s.ReceiptKeySerializer, request.data)
-        if receipt_key_blocked(request._request):
-            raise Throttled(detail="Too many wrong keys. Please wait an hour.")
         try:
-            principal = receipt_key_redeem(key=data["receipt_key"])
+            principal = receipt_key_check(request._request, key=data["receipt_key"])
         except WrongReceiptKey:
-            receipt_key_failed(request._request)
             raise ValidationError({"receipt_key": [
                 "No report has this key. Check it and try again."]}) from None
+        except ReceiptKeyThrottled:
+            raise Throttled(detail="Too many wrong keys. Please wait an hour.") from None
+        except ReceiptKeyBusy as exc:
+            raise ServiceBusy(wait=exc.retry_after) from None
         issued = api_token_issue_for_reporter(principal=principal)
-        return Response(s.ReporterTokenSerializer(
+        return secret(Response(s.ReporterTokenSerializer(
             {"token": issued.token, "expires_at": issued.record.expires_at,
-             "reference": principal.reference}).data)
+             "reference": principal.reference}).data))

@@ -7,8 +7,6 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
-from django.conf import settings
-from django_ratelimit.core import get_usage
 from drf_spectacular.utils import (
     OpenApiExample,
     OpenApiParameter,
@@ -22,6 +20,7 @@ from rest_framework.response import Response
 
 from complaints import services
 from complaints.api import serializers as s
+from complaints.api.errors import secret
 from complaints.api.permissions import is_staff
 from complaints.api.schema import BODY_ERRORS, errors
 from complaints.api.views.base import ApiView, case_for, page_links, page_of, valid
@@ -29,10 +28,9 @@ from complaints.models import Complaint
 from complaints.permissions import ReporterPrincipal, may_decline_withdrawal
 from complaints.selectors import case_deadlines, case_messages, staff_queue
 from complaints.services.reporter import message_send
-from complaints.throttle import client_key
+from complaints.throttle import filing_limited
 from escalation.models import Deadline
 
-FILING_GROUP = "api-filing"
 # Compliance's answer to a critical complaint's withdrawal request, taken like a transition.
 STEPS: dict[str, Callable[..., Complaint]] = {
     **services.TRANSITIONS, "decline_withdrawal": services.complaint_decline_withdrawal}
@@ -85,15 +83,6 @@ def _detail(complaint: Complaint, actor: Any, *, as_reporter: bool) -> dict[str,
     }
 
 
-def _filing_limited(request: Request) -> int | None:
-    """Seconds to wait when this client address has filed too often, else None."""
-    usage = get_usage(request._request, group=FILING_GROUP, key=client_key,
-                      rate=settings.API_FILING_RATE, increment=True)
-    if usage is not None and usage["should_limit"]:
-        return int(usage["time_left"])
-    return None
-
-
 class ComplaintListView(ApiView):
     def get_permissions(self) -> list[Any]:
         return [AllowAny()] if self.request.method == "POST" else super().get_permissions()
@@ -143,10 +132,10 @@ class ComplaintListView(ApiView):
             "subjects": ["E1001"], "anonymous": True})],
         responses={201: s.FiledSerializer, **errors(*BODY_ERRORS, 401, 429)},
         description="File a complaint, with a user's token or with none at all (anonymous: "
-                    "the answer carries a receipt key, shown once). Limited per client "
-                    "address.")
+                    "the answer carries a receipt key, shown once, and is never cached). "
+                    "Limited per client address, together with the web form.")
     def post(self, request: Request) -> Response:
-        wait = _filing_limited(request)
+        wait = filing_limited(request._request)
         if wait is not None:
             raise Throttled(wait=wait)
         data = valid(s.ComplaintFileSerializer, request.data)
@@ -160,7 +149,7 @@ class ComplaintListView(ApiView):
                                 "state": filed.complaint.state}
         if filed.receipt_key:
             body["receipt_key"] = filed.receipt_key
-        return Response(s.FiledSerializer(body).data, status=status.HTTP_201_CREATED)
+        return secret(Response(s.FiledSerializer(body).data, status=status.HTTP_201_CREATED))
 
 
 EXAMPLE_REFERENCE = "MC-7KQ2-93TX"
