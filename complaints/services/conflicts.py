@@ -276,7 +276,8 @@ def conflict_removal_request(*, complaint: Complaint, conflict_id: int, actor: A
     conflict still applies until a second person approves. Audits
     ``complaint.conflict_removal_requested`` naming the conflict's person or account and
     the requester (ids only). Raises ``InvalidInput`` (no reason; no such active conflict
-    on this case; a subject's own conflict; one already pending for it) and
+    on this case; a subject's own conflict; a chain conflict the directory still supports;
+    one already pending for it) and
     ``TransitionForbidden`` (not a compliance officer, or conflicted on the case or its
     reporter).
     """
@@ -296,6 +297,12 @@ def conflict_removal_request(*, complaint: Complaint, conflict_id: int, actor: A
             # The accused never reads their own case; and the directory would put the row
             # back at its next change, since they are still a subject.
             raise InvalidInput({"conflict": ["A subject of the complaint stays conflicted."]})
+        if (conflict.source == Conflict.Source.CHAIN
+                and directory_conflicts([locked.pk])[locked.pk].get(conflict.person_id)):
+            # Someone the directory still puts above a subject is conflicted by definition;
+            # a removal would last only until the next directory change re-added the row.
+            raise InvalidInput({"conflict": ["This person is still above a subject in the "
+                                             "directory, so they stay conflicted."]})
         if ConflictRemoval.objects.filter(conflict=conflict, decided_at=None).exists():
             raise InvalidInput({"conflict": ["A removal of this conflict is already waiting "
                                              "for a decision."]})

@@ -165,6 +165,21 @@ def test_a_rejected_removal_leaves_the_conflict_in_force(
     assert ConflictRemoval.objects.get(pk=removal.pk).outcome == "rejected"
 
 
+def test_a_chain_conflict_the_directory_still_supports_cannot_be_removed(
+        moved: dict[str, Any], org: dict[str, Any], compliance: Any) -> None:
+    # The vice-president is still above the accused (through the newcomer): removing his
+    # conflict would hand the case to the accused's own chain.
+    complaint = moved["complaint"]
+    still_above = Conflict.objects.get(complaint=complaint, person=org["vp"])
+    with pytest.raises(InvalidInput, match="still above a subject"):
+        conflict_removal_request(complaint=complaint, conflict_id=still_above.pk,
+                                 actor=compliance, reason="He is senior and impartial.")
+    assert not ConflictRemoval.objects.filter(conflict=still_above).exists()
+    assert not AuditEvent.objects.filter(
+        action=Action.COMPLAINT_CONFLICT_REMOVAL_REQUESTED, target_id=complaint.reference
+    ).exists()
+
+
 def test_a_removed_conflict_comes_back_when_the_directory_says_so_again(
         moved: dict[str, Any], org: dict[str, Any], compliance: Any, audit_committee: Any,
         directory_sync: Any) -> None:
