@@ -292,7 +292,6 @@ def main() -> None:  # noqa: C901 - one linear script
         # As web_load: every request comes from one address; no request here hits a limit,
         # but nothing should start to if that changes.
         "RECEIPT_KEY_RATE_PER_CLIENT": "1000000/s",
-        "RECEIPT_KEY_RATE_GLOBAL": "1000000/s",
         "API_FILING_RATE": "1000000/s",
         "OTP_REQUIRED_FOR_STAFF": "false",
         "SCALEOUT_MAIL_RECORD_TWICE_EVERY": "97" if args.prove_checks else "0",

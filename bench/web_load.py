@@ -139,7 +139,6 @@ class Context:
             # address; no request here is either, but every load comes from one address, so
             # both are lifted in case that changes.
             "RECEIPT_KEY_RATE_PER_CLIENT": "1000000/s",
-            "RECEIPT_KEY_RATE_GLOBAL": "1000000/s",
             "API_FILING_RATE": "1000000/s",
             "OTP_REQUIRED_FOR_STAFF": "false",
         }
@@ -626,7 +625,7 @@ def main() -> None:
                     "pg_settings": pg_settings, "wrk": wrk_version},
         "django": {"settings": "bench.web.settings (config.settings.production + bench "
                                "urlconf, OTP_REQUIRED_FOR_STAFF off)",
-                   "lifted_limits": ["RECEIPT_KEY_RATE_PER_CLIENT", "RECEIPT_KEY_RATE_GLOBAL",
+                   "lifted_limits": ["RECEIPT_KEY_RATE_PER_CLIENT",
                                      "API_FILING_RATE"]},
         "background_busy_pct": {"before": round(background, 1),
                                 "after": round(background_load(), 1)},
