@@ -23,3 +23,12 @@ def audit_verify_chain() -> dict[str, object]:
             target=("audit_chain", "head"), payload=result.as_dict(),
         )
     return result.as_dict()
+
+
+@shared_task
+def audit_checkpoint_tick() -> int | None:
+    """Sign a checkpoint when one is due and deliver any not yet delivered."""
+    from audit import checkpoints
+
+    made = checkpoints.checkpoint_due()
+    return made.seq if made is not None else None
