@@ -127,7 +127,10 @@ def _mail(checkpoint: Checkpoint, content: bytes) -> None:
 
 
 def _file_name(checkpoint: Checkpoint) -> str:
-    return f"checkpoint-{checkpoint.seq:012d}.json"
+    # Sorts by sequence number; the signing time keeps apart two databases (a restore, a
+    # rebuilt test system) writing to one sink.
+    made_at = json.loads(checkpoint.body)["made_at"].replace(":", "").replace("-", "")
+    return f"checkpoint-{checkpoint.seq:012d}-{made_at}.json"
 
 
 def checkpoint_deliver(*, batch: int = DELIVERY_BATCH) -> int:
