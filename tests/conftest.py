@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -81,17 +82,33 @@ def committed_db(transactional_db: None) -> Any:
         with connection.cursor() as cursor:
             cursor.execute("SET session_replication_role = replica")
         return
+    with past_the_triggers():
+        tables = connection.introspection.django_table_names(only_existing=True,
+                                                             include_views=False)
+        connection.ops.execute_sql_flush(connection.ops.sql_flush(no_style(), tables))
+
+
+@contextmanager
+def past_the_triggers() -> Iterator[None]:
+    """Every trigger off for the block, as only a database superuser (PostgreSQL's
+    session_replication_role) or the file's owner (SQLite: dropped and put back) could."""
     with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SET session_replication_role = replica")
+            try:
+                yield
+            finally:
+                cursor.execute("SET session_replication_role = DEFAULT")
+            return
         cursor.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'")
         saved = cursor.fetchall()
         for name, _ in saved:
             cursor.execute(f'DROP TRIGGER "{name}"')
-    tables = connection.introspection.django_table_names(only_existing=True,
-                                                         include_views=False)
-    connection.ops.execute_sql_flush(connection.ops.sql_flush(no_style(), tables))
-    with connection.cursor() as cursor:
-        for _, sql in saved:
-            cursor.execute(sql)
+        try:
+            yield
+        finally:
+            for _, sql in saved:
+                cursor.execute(sql)
 
 
 # --- Personas ------------------------------------------------------------------------------

@@ -290,3 +290,16 @@ def test_a_rewritten_event_at_the_checkpoint_fails(tmp_path: Path) -> None:
         services.checkpoint_verify(document)
     result = services._verify_chain(5000)
     assert (result.intact, result.first_broken_seq) == (False, document_seq)
+
+
+def test_the_beat_ticks_every_minute_and_the_task_calls_the_service() -> None:
+    from audit import tasks
+    from config.settings import base
+
+    entry = base.CELERY_BEAT_SCHEDULE["audit-checkpoint"]
+    assert (entry["task"], entry["schedule"]) == ("audit.tasks.audit_checkpoint_tick", 60)
+    assert (base.AUDIT_CHECKPOINT_EVERY_SECONDS, base.AUDIT_CHECKPOINT_EVERY_EVENTS) == (
+        3600, 10_000)
+    append(1)
+    assert tasks.audit_checkpoint_tick() == 1
+    assert tasks.audit_checkpoint_tick() is None

@@ -25,6 +25,7 @@ from complaints.models import (
 )
 from complaints.services import complaint_submit
 from complaints.services.retention import retention_purge
+from escalation.models import Deadline
 from tests.factories import PersonFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -87,6 +88,16 @@ def test_named_and_declared_conflicts_stay_but_directory_ones_follow_the_directo
     assert kept.count() == 2
     # Subject and chain rows are recomputed from the directory (conflicts_refresh).
     Conflict.objects.filter(complaint=case, source=Conflict.Source.SUBJECT).delete()
+
+
+def test_deadlines_and_escalations_are_never_deleted(case: Complaint) -> None:
+    deadlines = Deadline.objects.filter(complaint=case)
+    assert deadlines.exists()
+    with pytest.raises(DatabaseError, match="never deleted"), transaction.atomic():
+        deadlines.delete()
+    with pytest.raises(DatabaseError, match="never deleted"), transaction.atomic():
+        raw("DELETE FROM escalation_deadline WHERE complaint_id = %s", [case.pk])
+    assert deadlines.exists()
 
 
 def test_a_permit_lets_the_parts_go(case: Complaint) -> None:
