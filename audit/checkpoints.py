@@ -57,24 +57,25 @@ def checkpoint_sign(*, actor: Any = SYSTEM, now: datetime | None = None) -> Chec
     previous = Checkpoint.objects.order_by("-seq").first()
     key = keys.signing_key()
     made_at = now or timezone.now()
-    body = {
+    kid = keys.key_id(key.public_key())
+    body: dict[str, Any] = {
         "seq": head.seq,
         "head_hash": head.hash,
         "made_at": format_time(made_at),
         "previous": ({"seq": previous.seq, "head_hash": previous.head_hash}
                      if previous is not None else None),
-        "key_id": keys.key_id(key.public_key()),
+        "key_id": kid,
     }
     signed = keys.signed_body(body)
     checkpoint = Checkpoint.objects.create(
         seq=head.seq, head_hash=head.hash, made_at=made_at,
         previous_seq=previous.seq if previous else None,
         previous_hash=previous.head_hash if previous else "",
-        key_id=body["key_id"], body=signed.decode(),
+        key_id=kid, body=signed.decode(),
         signature=base64.b64encode(key.sign(signed)).decode(),
     )
     record(action=Action.AUDIT_CHECKPOINT_SIGNED, actor=actor, target=("audit_chain", "head"),
-           payload={"seq": head.seq, "hash": head.hash, "key_id": body["key_id"]})
+           payload={"seq": head.seq, "hash": head.hash, "key_id": kid})
     return checkpoint
 
 

@@ -10,6 +10,8 @@ role with neither, which appends only through the audit_append functions
 
 from __future__ import annotations
 
+from typing import Any
+
 TABLE = "audit_auditevent"
 HEAD = "audit_chainhead"
 MESSAGE = "audit log is append-only"
@@ -141,3 +143,18 @@ CHECKPOINT_DOWN = {
         "DROP FUNCTION IF EXISTS audit_checkpoint_refuse_change()",
     ],
 }
+
+
+def operation(up: dict[str, list[str]], down: dict[str, list[str]]) -> Any:
+    """A migration operation running these per-database statements forwards and back; it
+    refuses a database it has none for rather than leave the tables unguarded."""
+    from django.db import migrations
+
+    def run(direction: dict[str, list[str]]) -> Any:
+        def apply(apps: Any, schema_editor: Any) -> None:
+            for sql in statements(direction, schema_editor.connection.vendor):
+                schema_editor.execute(sql)
+
+        return apply
+
+    return migrations.RunPython(run(up), run(down))

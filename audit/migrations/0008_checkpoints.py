@@ -6,15 +6,6 @@ from django.db import migrations, models
 from audit import triggers
 
 
-def _apply(direction):
-    def run(apps, schema_editor):
-        for sql in triggers.statements(direction, schema_editor.connection.vendor):
-            schema_editor.execute(sql)
-
-    return run
-
-
-
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -51,5 +42,5 @@ class Migration(migrations.Migration):
                 'constraints': [models.UniqueConstraint(fields=('checkpoint', 'channel'), name='checkpoint_delivered_once')],
             },
         ),
-        migrations.RunPython(_apply(triggers.CHECKPOINT_UP), _apply(triggers.CHECKPOINT_DOWN)),
+        triggers.operation(triggers.CHECKPOINT_UP, triggers.CHECKPOINT_DOWN),
     ]

@@ -6,16 +6,8 @@ import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
 
+from audit import triggers
 from complaints import guard
-
-
-def _apply(direction):
-    def run(apps, schema_editor):
-        for sql in guard.statements(direction, schema_editor.connection.vendor):
-            schema_editor.execute(sql)
-
-    return run
-
 
 
 class Migration(migrations.Migration):
@@ -44,5 +36,5 @@ class Migration(migrations.Migration):
                 ('complaint', models.OneToOneField(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='complaints.complaint')),
             ],
         ),
-        migrations.RunPython(_apply(guard.UP), _apply(guard.DOWN)),
+        triggers.operation(guard.UP, guard.DOWN),
     ]

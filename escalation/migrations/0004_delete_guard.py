@@ -9,6 +9,8 @@ never deleted either: complaints migration 0013).
 
 from django.db import migrations
 
+from audit import triggers
+
 TABLES = ("escalation_deadline", "escalation_escalation")
 MESSAGE = "deadlines and escalations are never deleted"
 
@@ -42,17 +44,6 @@ DOWN = {
 }
 
 
-def _apply(direction):
-    def run(apps, schema_editor):
-        vendor = schema_editor.connection.vendor
-        if vendor not in direction:
-            raise RuntimeError(f"no delete guard for {vendor}")
-        for sql in direction[vendor]:
-            schema_editor.execute(sql)
-
-    return run
-
-
 class Migration(migrations.Migration):
     dependencies = [("escalation", "0003_notification_recipient_index_once")]
-    operations = [migrations.RunPython(_apply(UP), _apply(DOWN))]
+    operations = [triggers.operation(UP, DOWN)]

@@ -22,6 +22,7 @@ from complaints.errors import TransitionNotAllowed
 from complaints.models import Complaint, Conflict, Message, PurgePermit
 from complaints.services import complaint_acknowledge, complaint_submit
 from complaints.services.retention import retention_purge
+from escalation.models import Deadline
 from tests.factories import ComplaintFactory, UserFactory
 
 pytestmark = pytest.mark.services
@@ -180,6 +181,7 @@ def case_with_parts(app_role: Any) -> Complaint:
     "DELETE FROM complaints_complaint",
     "DELETE FROM complaints_message",
     "DELETE FROM complaints_conflict",
+    "DELETE FROM escalation_deadline",
     "TRUNCATE complaints_message",
     "INSERT INTO complaints_purgepermit (complaint_id, permitted_at)"
     " SELECT id, now() FROM complaints_complaint",
@@ -196,6 +198,7 @@ def test_the_production_role_cannot_delete_a_complaint_or_its_parts(
     assert Message.objects.filter(complaint=case_with_parts).exists()
     assert Conflict.objects.filter(complaint=case_with_parts, source="declared").exists()
     assert not PurgePermit.objects.exists()
+    assert Deadline.objects.filter(complaint=case_with_parts).exists()
 
 
 def test_the_purge_works_as_the_production_role(app_role: Any,
