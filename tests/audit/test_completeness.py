@@ -9,7 +9,7 @@ import pytest
 from django.utils import timezone
 
 from audit import services
-from complaints.models import Complaint
+from complaints.models import Complaint, PurgePermit
 from complaints.services import complaint_submit
 from tests.api.conftest import Api
 from tests.audit.test_log import raw, run_verify
@@ -76,3 +76,12 @@ def test_the_report_is_bounded() -> None:
     for _ in range(services.MISSING_SHOWN + 5):
         ComplaintFactory()
     assert len(services.verify().missing) == services.MISSING_SHOWN
+
+
+def test_a_purge_permit_taken_outside_the_purge_is_reported() -> None:
+    (case,) = file(1)
+    PurgePermit.objects.create(complaint=case, permitted_at=timezone.now())
+
+    assert services.verify().missing == (
+        f"complaint {case.reference} holds a purge permit without a purge event "
+        "(complaint.purged)",)
