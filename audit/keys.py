@@ -27,7 +27,7 @@ from django.conf import settings
 ALGORITHM = "Ed25519"
 
 
-class KeyError_(ValueError):
+class PublicKeyError(ValueError):
     """Public-key text that is none of the accepted forms."""
 
 
@@ -77,7 +77,7 @@ def published_keys_document() -> dict[str, Any]:
 def parse_public_keys(text: str) -> dict[str, Ed25519PublicKey]:
     """Public keys as a verifier may hold them: the JSON ``GET audit/public-key/`` returns,
     a PEM ``PUBLIC KEY`` block, or the base64 of the 32 raw bytes (one ``public_key`` of
-    that JSON). Raises ``KeyError_`` for anything else."""
+    that JSON). Raises ``PublicKeyError`` for anything else."""
     text = text.strip()
     try:
         if text.startswith("{"):
@@ -85,14 +85,14 @@ def parse_public_keys(text: str) -> dict[str, Ed25519PublicKey]:
         elif text.startswith("-----BEGIN"):
             loaded = load_pem_public_key(text.encode())
             if not isinstance(loaded, Ed25519PublicKey):
-                raise KeyError_("the PEM key is not an Ed25519 key")
+                raise PublicKeyError("the PEM key is not an Ed25519 key")
             keys = [loaded]
         else:
             keys = [_from_base64(text)]
-    except KeyError_:
+    except PublicKeyError:
         raise
     except (KeyError, TypeError, ValueError) as exc:
-        raise KeyError_(f"not a public key: {exc}") from exc
+        raise PublicKeyError(f"not a public key: {exc}") from exc
     if not keys:
-        raise KeyError_("no public key given")
+        raise PublicKeyError("no public key given")
     return {key_id(key): key for key in keys}

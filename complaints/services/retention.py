@@ -75,7 +75,8 @@ def retention_purge(*, now: datetime | None = None, batch_size: int = BATCH_SIZE
     Interviews, EvidenceItems and Conflicts are deleted; the Investigation's plan, findings
     and recommended actions are blanked (outcome and dates stay); the case's notifications
     lose subject, body, email and last error, and the reporter's lose their recipient;
-    purged_at is set. Reference, category, severity, state, timestamps, deadlines and
+    purged_at is set; the delete guard's ``PurgePermit`` is taken first (``_permit``).
+    Reference, category, severity, state, timestamps, deadlines and
     escalations stay for the statistics.
     Audits ``complaint.purged`` once per case (counts of what was erased).
     Returns how many cases were purged. Raises nothing for one case's failure: it is

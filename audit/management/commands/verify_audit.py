@@ -48,7 +48,7 @@ class Command(BaseCommand):
         if options["public_key"] is not None:
             try:
                 public_keys = keys.parse_public_keys(_key_text(options["public_key"]))
-            except keys.KeyError_ as exc:
+            except keys.PublicKeyError as exc:
                 raise CommandError(f"--public-key: {exc}") from exc
         result = services.verify()
         checkpoint_problem = ""
