@@ -85,3 +85,20 @@ def test_a_purge_permit_taken_outside_the_purge_is_reported() -> None:
     assert services.verify().missing == (
         f"complaint {case.reference} holds a purge permit without a purge event "
         "(complaint.purged)",)
+
+
+def test_the_scheduled_verification_puts_incompleteness_on_the_record(
+        caplog: pytest.LogCaptureFixture) -> None:
+    import json
+
+    from audit.models import AuditEvent
+    from audit.tasks import audit_verify_chain
+
+    slipped_in = ComplaintFactory()
+    outcome = audit_verify_chain()
+
+    assert outcome["intact"] is True and outcome["complete"] is False
+    last = AuditEvent.objects.order_by("-seq").first()
+    assert json.loads(last.payload)["missing"] == [
+        f"complaint {slipped_in.reference} has no filing event (complaint.submitted)"]
+    assert "audit log incomplete" in caplog.text
