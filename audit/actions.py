@@ -50,6 +50,7 @@ class Action(StrEnum):
     DIRECTORY_ACCOUNT_LINKED = "directory.account_linked"
     # The log itself.
     AUDIT_CHECKPOINT_EXPORTED = "audit.checkpoint_exported"
+    AUDIT_CHECKPOINT_SIGNED = "audit.checkpoint_signed"
     AUDIT_CHAIN_VERIFIED = "audit.chain_verified"
     # Accounts.
     ACCOUNT_TWO_FACTOR_ENABLED = "account.two_factor_enabled"

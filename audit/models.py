@@ -54,3 +54,49 @@ class ChainHead(models.Model):
 
     def __str__(self) -> str:
         return f"head #{self.seq}"
+
+
+class Checkpoint(models.Model):
+    """A signed statement of the chain head, each naming the one before it.
+
+    Append-only like the log (migration 0008): the beat signs one on a schedule and after
+    every so many events (``audit.services.checkpoint_due``), and copies leave the database
+    (mail, the sink) so that cutting the log back below one is caught by anyone holding a
+    copy and the public key. ``body`` is the exact text that was signed.
+    """
+
+    seq = models.BigIntegerField(unique=True)
+    head_hash = models.CharField(max_length=64)
+    made_at = models.DateTimeField()
+    previous_seq = models.BigIntegerField(null=True, blank=True)
+    previous_hash = models.CharField(max_length=64, blank=True)
+    key_id = models.CharField(max_length=64)
+    body = models.TextField()
+    signature = models.CharField(max_length=128)
+
+    class Meta:
+        ordering = ["-seq"]
+
+    def __str__(self) -> str:
+        return f"checkpoint #{self.seq}"
+
+
+class CheckpointDelivery(models.Model):
+    """A checkpoint that reached one place outside the database. Rows are only added: a
+    checkpoint without one for a channel is retried (``checkpoint_deliver``)."""
+
+    class Channel(models.TextChoices):
+        MAIL = "mail", "Mailed to the audit committee"
+        SINK = "sink", "Written to the append-only sink"
+
+    checkpoint = models.ForeignKey(Checkpoint, on_delete=models.PROTECT,
+                                   related_name="deliveries")
+    channel = models.CharField(max_length=8, choices=Channel.choices)
+    delivered_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["checkpoint", "channel"],
+                                               name="checkpoint_delivered_once")]
+
+    def __str__(self) -> str:
+        return f"{self.checkpoint} via {self.channel}"

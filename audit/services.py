@@ -12,27 +12,24 @@ chain is caught too.
 from __future__ import annotations
 
 import base64
-import json
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any, NamedTuple
 from weakref import WeakKeyDictionary
 
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import (
-    Ed25519PrivateKey,
-    Ed25519PublicKey,
-)
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
 from django.utils import timezone
+from django.utils.module_loading import import_string
 from psycopg.pq import ExecStatus
 
+from audit import keys
 from audit.actions import Action
 from audit.chain import (
     GENESIS_HASH,
@@ -41,7 +38,7 @@ from audit.chain import (
     event_hash,
     format_time,
 )
-from audit.models import AuditEvent, ChainHead
+from audit.models import AuditEvent, ChainHead, Checkpoint
 
 
 class Appended(NamedTuple):
@@ -459,6 +456,10 @@ class VerifyResult:
     first_broken_seq: int | None
     head_hash: str
     problem: str = ""
+    # Completeness, reported apart from the chain: a complaint without its filing event,
+    # or a filed complaint that is gone (``completeness_problems``).
+    complete: bool = True
+    missing: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -466,7 +467,29 @@ class VerifyResult:
             "events": self.events,
             "first_broken_seq": self.first_broken_seq,
             "head_hash": self.head_hash,
+            "complete": self.complete,
+            "missing": list(self.missing),
         }
+
+
+# Reported at most this many at a time: a summary, not a dump.
+MISSING_SHOWN = 10
+
+
+def completeness_problems() -> list[str]:
+    """What the log says happened and the database no longer shows, or the reverse.
+
+    The checks belong to the apps whose rows they compare with the log (audit imports no
+    other app of ours): ``AUDIT_COMPLETENESS_CHECKS`` names them, each a callable taking
+    ``limit`` and returning at most that many problems, found by set-based queries (no
+    memory that grows with the log).
+    """
+    problems: list[str] = []
+    for path in getattr(settings, "AUDIT_COMPLETENESS_CHECKS", []):
+        problems += import_string(path)(limit=MISSING_SHOWN - len(problems))
+        if len(problems) >= MISSING_SHOWN:
+            break
+    return problems[:MISSING_SHOWN]
 
 
 def _stream_rows(batch: int) -> Iterator[tuple[Any, ...]]:
@@ -496,17 +519,30 @@ def _utc_text(value: datetime | str) -> str:
     return format_time(value)
 
 
-def verify(*, batch: int = 5000) -> VerifyResult:
-    """Walk the whole chain in sequence order and report the first broken link.
+def verify(*, batch: int = 5000, completeness: bool = True) -> VerifyResult:
+    """Walk the whole chain in sequence order and report the first broken link; then, with
+    ``completeness``, what ``completeness_problems`` finds.
 
     A link is broken when its sequence number skips, its ``prev_hash`` is not the previous
     event's hash, or its own hash does not match its contents. A chain that ends before
-    the head says (its tail deleted) breaks at the first missing sequence number.
+    the head says (its tail deleted) breaks at the first missing sequence number, and so
+    does one that ends before, or differs at, the newest signed checkpoint (the tail and
+    the head cut back together).
     """
+    result = _verify_chain(batch)
+    if not completeness:
+        return result
+    missing = tuple(completeness_problems())
+    return replace(result, complete=not missing, missing=missing)
+
+
+def _verify_chain(batch: int) -> VerifyResult:
     # The head is read first: events committed while we walk only add to what we see, so
     # the walk must reach the head and match it there, whatever is appended meanwhile.
     head = ChainHead.objects.filter(pk=1).values_list("seq", "hash").first() or (0, GENESIS_HASH)
     head_seq, head_hash = head
+    signed_seq, signed_hash = (Checkpoint.objects.order_by("-seq")
+                               .values_list("seq", "head_hash").first() or (0, GENESIS_HASH))
     expected_seq = 1
     prev = GENESIS_HASH
     count = 0
@@ -523,11 +559,17 @@ def verify(*, batch: int = 5000) -> VerifyResult:
             return VerifyResult(False, count, seq, prev, "event does not match its hash")
         if seq == head_seq and digest != head_hash:
             return VerifyResult(False, count, seq, prev, "event differs from the chain head")
+        if seq == signed_seq and digest != signed_hash:
+            return VerifyResult(False, count, seq, prev,
+                                f"event differs from signed checkpoint #{signed_seq}")
         prev = digest
         expected_seq += 1
         count += 1
     if count < head_seq:
         return VerifyResult(False, count, count + 1, prev, "events before the head are missing")
+    if count < signed_seq:
+        return VerifyResult(False, count, count + 1, prev,
+                            f"the log was cut back below signed checkpoint #{signed_seq}")
     # Every append moves the head in the same transaction, so once the walk is done the head
     # has reached at least the last event seen; an event beyond it was not appended by
     # audit_append (written straight into the table).
@@ -544,17 +586,10 @@ class CheckpointError(Exception):
     """A checkpoint file that is malformed, signed by another key, or not in this log."""
 
 
-def _signing_key() -> Ed25519PrivateKey:
-    raw = base64.b64decode(settings.AUDIT_SIGNING_KEY, validate=True)
-    return Ed25519PrivateKey.from_private_bytes(raw)
-
-
-def _public_key_text(key: Ed25519PublicKey) -> str:
-    return base64.b64encode(key.public_bytes(Encoding.Raw, PublicFormat.Raw)).decode()
-
-
-def _signed_body(body: dict[str, Any]) -> bytes:
-    return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+# Kept under their old names: the signing key is read where it is used.
+_signing_key = keys.signing_key
+_public_key_text = keys.public_key_text
+_signed_body = keys.signed_body
 
 
 @transaction.atomic
@@ -564,7 +599,9 @@ def checkpoint_export(*, actor: Any = SYSTEM) -> dict[str, Any]:
     Changes: appends ``audit.checkpoint_exported``. Returns the checkpoint document:
     ``{"checkpoint": {seq, hash, created_at, public_key}, "signature": base64}``.
     """
-    head = _lock_head()
+    # Read, not locked: the application's role may not lock the head, and a committed head
+    # is a state the log really had.
+    head = ChainHead.objects.filter(pk=1).first() or ChainHead(seq=0, hash=GENESIS_HASH)
     key = _signing_key()
     body = {
         "seq": head.seq,
@@ -580,27 +617,58 @@ def checkpoint_export(*, actor: Any = SYSTEM) -> dict[str, Any]:
     return {"checkpoint": body, "signature": signature}
 
 
-def checkpoint_verify(document: dict[str, Any]) -> int:
+CHAINED_FIELDS = ("seq", "head_hash", "made_at", "previous", "key_id")
+
+
+def checkpoint_documents(data: Any) -> list[dict[str, Any]]:
+    """The checkpoints in a file: one (as ``audit_checkpoint`` writes it, or one item of
+    ``GET audit/checkpoints/``, as the sink and the mail hold it), a list of them, or a
+    whole page of that API (``{"results": [...]}``)."""
+    if isinstance(data, dict) and isinstance(data.get("results"), list):
+        data = data["results"]
+    items = data if isinstance(data, list) else [data]
+    if not items or not all(isinstance(item, dict) for item in items):
+        raise CheckpointError("malformed checkpoint: expected a JSON object")
+    return items
+
+
+def checkpoint_verify(document: dict[str, Any], *,
+                      public_keys: dict[str, Ed25519PublicKey] | None = None) -> int:
     """Check a checkpoint's signature and that the log still holds its head.
 
-    Returns the checkpoint's sequence number. Raises ``CheckpointError`` saying why not.
+    ``public_keys`` (by key id) are the keys to trust; without them, this deployment's own
+    (which needs the signing key here). Takes both forms: ``audit_checkpoint``'s
+    ``{"checkpoint": {...}, "signature"}`` and the chained ``{seq, head_hash, made_at,
+    previous, signature, key_id}``. Returns the checkpoint's sequence number. Raises
+    ``CheckpointError`` saying why not: a bad signature, another key, a log cut back below
+    the checkpoint, or a rewritten event.
     """
+    trusted = public_keys if public_keys is not None else keys.published_keys()
     try:
-        body = document["checkpoint"]
+        if "checkpoint" in document:
+            body = document["checkpoint"]
+            seq, digest = int(body["seq"]), str(body["hash"])
+            public = Ed25519PublicKey.from_public_bytes(
+                base64.b64decode(body["public_key"], validate=True))
+            kid = keys.key_id(public)
+        else:
+            body = {name: document[name] for name in CHAINED_FIELDS}
+            seq, digest, kid = int(body["seq"]), str(body["head_hash"]), str(body["key_id"])
         signature = base64.b64decode(document["signature"], validate=True)
-        seq, digest = int(body["seq"]), str(body["hash"])
-        public = Ed25519PublicKey.from_public_bytes(base64.b64decode(body["public_key"]))
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"malformed checkpoint: {exc}") from exc
-    ours = _public_key_text(_signing_key().public_key())
-    if body["public_key"] != ours:
+    if kid not in trusted:
         raise CheckpointError("checkpoint was signed by a key other than this log's")
     try:
-        public.verify(signature, _signed_body(body))
+        trusted[kid].verify(signature, _signed_body(body))
     except InvalidSignature as exc:
         raise CheckpointError("checkpoint signature is invalid") from exc
     if seq == 0:
         return seq
+    head_seq = ChainHead.objects.filter(pk=1).values_list("seq", flat=True).first() or 0
+    if head_seq < seq:
+        raise CheckpointError(f"the log was cut back: its head is #{head_seq}, below the "
+                              f"signed checkpoint #{seq}")
     stored = AuditEvent.objects.filter(seq=seq).values_list("hash", flat=True).first()
     if stored is None:
         raise CheckpointError(f"the log no longer holds event #{seq}")

@@ -10,6 +10,8 @@ role with neither, which appends only through the audit_append functions
 
 from __future__ import annotations
 
+from typing import Any
+
 TABLE = "audit_auditevent"
 HEAD = "audit_chainhead"
 MESSAGE = "audit log is append-only"
@@ -88,3 +90,71 @@ def statements(direction: dict[str, list[str]], vendor: str) -> list[str]:
         raise RuntimeError(f"no append-only triggers for {vendor}: the audit log must not "
                            "run unprotected")
     return direction[vendor]
+
+
+# --- Checkpoints (migration 0008): the same walls around the signed heads ---------------------
+
+CHECKPOINT_TABLES = ("audit_checkpoint", "audit_checkpointdelivery")
+CHECKPOINT_MESSAGE = "audit checkpoints are append-only"
+
+
+def _checkpoint_up_sqlite() -> list[str]:
+    out: list[str] = []
+    for table in CHECKPOINT_TABLES:
+        out += [
+            f"CREATE TRIGGER IF NOT EXISTS {table}_no_update BEFORE UPDATE ON {table} "
+            f"BEGIN SELECT RAISE(ABORT, '{CHECKPOINT_MESSAGE}: UPDATE refused'); END",
+            f"CREATE TRIGGER IF NOT EXISTS {table}_no_delete BEFORE DELETE ON {table} "
+            f"BEGIN SELECT RAISE(ABORT, '{CHECKPOINT_MESSAGE}: DELETE refused'); END",
+            (f"CREATE TRIGGER IF NOT EXISTS {table}_no_replace BEFORE INSERT ON {table} "  # noqa: S608
+             f"WHEN EXISTS (SELECT 1 FROM {table} WHERE id = NEW.id) "
+             f"BEGIN SELECT RAISE(ABORT, '{CHECKPOINT_MESSAGE}: REPLACE refused'); END"),
+        ]
+    return out
+
+
+def _checkpoint_up_postgresql() -> list[str]:
+    out = [f"""
+        CREATE OR REPLACE FUNCTION audit_checkpoint_refuse_change() RETURNS trigger
+        LANGUAGE plpgsql AS $$
+        BEGIN
+            RAISE EXCEPTION USING MESSAGE = '{CHECKPOINT_MESSAGE}: ' || TG_OP || ' refused',
+                ERRCODE = 'insufficient_privilege';
+        END
+        $$
+        """]
+    for table in CHECKPOINT_TABLES:
+        out += [
+            f"CREATE OR REPLACE TRIGGER {table}_no_update_delete BEFORE UPDATE OR DELETE "
+            f"ON {table} FOR EACH ROW EXECUTE FUNCTION audit_checkpoint_refuse_change()",
+            f"CREATE OR REPLACE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
+            f"FOR EACH STATEMENT EXECUTE FUNCTION audit_checkpoint_refuse_change()",
+        ]
+    return out
+
+
+CHECKPOINT_UP = {"sqlite": _checkpoint_up_sqlite(), "postgresql": _checkpoint_up_postgresql()}
+CHECKPOINT_DOWN = {
+    "sqlite": [f"DROP TRIGGER IF EXISTS {table}_{what}" for table in CHECKPOINT_TABLES
+               for what in ("no_update", "no_delete", "no_replace")],
+    "postgresql": [
+        *(f"DROP TRIGGER IF EXISTS {table}_{what} ON {table}" for table in CHECKPOINT_TABLES
+          for what in ("no_update_delete", "no_truncate")),
+        "DROP FUNCTION IF EXISTS audit_checkpoint_refuse_change()",
+    ],
+}
+
+
+def operation(up: dict[str, list[str]], down: dict[str, list[str]]) -> Any:
+    """A migration operation running these per-database statements forwards and back; it
+    refuses a database it has none for rather than leave the tables unguarded."""
+    from django.db import migrations
+
+    def run(direction: dict[str, list[str]]) -> Any:
+        def apply(apps: Any, schema_editor: Any) -> None:
+            for sql in statements(direction, schema_editor.connection.vendor):
+                schema_editor.execute(sql)
+
+        return apply
+
+    return migrations.RunPython(run(up), run(down))

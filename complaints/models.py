@@ -417,11 +417,13 @@ class Conflict(models.Model):
         NAMED = "named", _("Named as conflicted by the reporter")
 
     complaint = models.ForeignKey(Complaint, on_delete=models.CASCADE, related_name="conflicts")
-    person = models.ForeignKey(Person, null=True, blank=True, on_delete=models.CASCADE,
+    # PROTECT: a conflict outlives no one silently. Deleting the person or account would
+    # lift it (and the delete guard, migration 0013, refuses that outside the purge).
+    person = models.ForeignKey(Person, null=True, blank=True, on_delete=models.PROTECT,
                                related_name="+")
     # A declared conflict by an account that has no directory entry.
     user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
-                             on_delete=models.CASCADE, related_name="+")
+                             on_delete=models.PROTECT, related_name="+")
     source = models.CharField(max_length=16, choices=Source.choices)
     created_at = models.DateTimeField()
     # Set only by an approved ConflictRemoval (complaints/services/conflicts.py).
@@ -490,6 +492,20 @@ class ConflictRemoval(models.Model):
 
     def __str__(self) -> str:
         return f"removal of conflict {self.conflict_id} ({self.outcome or 'pending'})"
+
+
+class PurgePermit(models.Model):
+    """The retention purge's leave to delete one complaint's parts (complaints/guard.py).
+
+    On PostgreSQL only ``complaint_purge_permit()`` writes here: the application's role has
+    no right on this table. The delete triggers on a complaint's parts look for a row.
+    """
+
+    complaint = models.OneToOneField(Complaint, on_delete=models.PROTECT, related_name="+")
+    permitted_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"purge permit for {self.complaint_id}"
 
 
 class Message(models.Model):

@@ -2,12 +2,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
+from django.core.management.color import no_style
 from django.db import connection
 
-from audit import triggers
 from complaints import roles
 from complaints.models import Category, Complaint
 from complaints.services import complaint_submit
@@ -71,21 +72,42 @@ def _next_due_agrees_with_the_deadlines(request: pytest.FixtureRequest) -> Itera
 def committed_db(transactional_db: None) -> Any:
     """A database whose writes really commit (for threads and processes), cleaned after.
 
-    Clean-up has to get past the audit log's append-only triggers, which is what needs
-    database-superuser rights, as DESIGN.md allows for tests: on PostgreSQL
-    session_replication_role for Django's TRUNCATE, on SQLite the triggers dropped, the
-    log emptied and the triggers put back.
+    Clean-up has to get past the triggers that keep the audit log append-only and
+    complaints undeletable, which is what needs database-superuser rights, as DESIGN.md
+    allows for tests: on PostgreSQL session_replication_role for Django's TRUNCATE, on
+    SQLite every trigger dropped, the tables emptied and the triggers put back.
     """
     yield
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET session_replication_role = replica")
+        return
+    with past_the_triggers():
+        tables = connection.introspection.django_table_names(only_existing=True,
+                                                             include_views=False)
+        connection.ops.execute_sql_flush(connection.ops.sql_flush(no_style(), tables))
+
+
+@contextmanager
+def past_the_triggers() -> Iterator[None]:
+    """Every trigger off for the block, as only a database superuser (PostgreSQL's
+    session_replication_role) or the file's owner (SQLite: dropped and put back) could."""
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute("SET session_replication_role = replica")
-        else:
-            for sql in triggers.DOWN["sqlite"]:
-                cursor.execute(sql)
-            cursor.execute(f"DELETE FROM {triggers.TABLE}")
-            cursor.execute(f"DELETE FROM {triggers.HEAD}")
-            for sql in triggers.UP["sqlite"]:
+            try:
+                yield
+            finally:
+                cursor.execute("SET session_replication_role = DEFAULT")
+            return
+        cursor.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'")
+        saved = cursor.fetchall()
+        for name, _ in saved:
+            cursor.execute(f'DROP TRIGGER "{name}"')
+        try:
+            yield
+        finally:
+            for _, sql in saved:
                 cursor.execute(sql)
 
 

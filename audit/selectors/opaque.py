@@ -120,7 +120,8 @@ def verification_payload(result: Any) -> dict[str, Any]:
     reader of the log sees: the verdict, and where it broke only when it did. Not the number
     of events walked: read against the events a reader can see, it would count the ones
     hidden from them. The head hash is kept for the operator; readers are not shown it."""
-    payload: dict[str, Any] = {"intact": result.intact, "head_hash": result.head_hash}
+    payload: dict[str, Any] = {"intact": result.intact, "head_hash": result.head_hash,
+                               "complete": result.complete}
     if not result.intact:
         payload |= {"first_broken_seq": result.first_broken_seq, "problem": result.problem}
     return payload

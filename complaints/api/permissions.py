@@ -36,6 +36,15 @@ class IsComplianceOfficer(BasePermission):
         return user is not None and roles.COMPLIANCE_OFFICER in roles.roles_of(user)
 
 
+class MayReadCheckpoints(BasePermission):
+    message = "Only compliance officers and the audit committee may list checkpoints."
+
+    def has_permission(self, request: Any, view: Any) -> bool:
+        user = _user(request)
+        return user is not None and roles.has_role(
+            user, frozenset({roles.COMPLIANCE_OFFICER, roles.AUDIT_COMMITTEE}))
+
+
 class MaySyncDirectory(BasePermission):
     """Only the HR system's ``directory_sync`` account. Never staff: someone conflicted on a
     case could otherwise move the accused away from under themselves (DESIGN.md)."""

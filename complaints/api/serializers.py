@@ -20,6 +20,7 @@ from complaints.services.reporter import MESSAGE_MAX
 
 # Larger page sizes are capped to this.
 PAGE_SIZE_MAX = 100
+SEQ_MAX = 2**63 - 1
 LOCATION_MAX = 500  # as the report form
 RECEIPT_KEY_INPUT_MAX = KEY_LENGTH * 2  # as the follow-up form: room for spaces and dashes
 
@@ -326,6 +327,56 @@ class VerifySerializer(serializers.Serializer):
         required=False, help_text="Only when the chain is broken: the first broken link's "
                                   "position, so the incident can be located.")
     problem = serializers.CharField(required=False, help_text="Only when the chain is broken.")
+    complete = serializers.BooleanField(
+        help_text="Every complaint has its filing event and every filed complaint still "
+                  "exists (a purged one with its purge event). Reported apart from the chain.")
+    missing = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="What makes it incomplete (at most 10), naming only complaints the reader "
+                  "may see.")
+
+
+class CheckpointQuerySerializer(serializers.Serializer):
+    before = QueryIntegerField(min_value=0, max_value=SEQ_MAX, required=False,
+                               help_text="Only checkpoints of heads below this sequence "
+                                         "number (the next page).")
+    limit = QueryIntegerField(min_value=1, max_value=10**9, default=PAGE_SIZE_MAX,
+                              required=False, help_text=f"Capped at {PAGE_SIZE_MAX}.")
+
+
+class CheckpointLinkSerializer(serializers.Serializer):
+    seq = serializers.IntegerField()
+    head_hash = serializers.CharField()
+
+
+class CheckpointSerializer(serializers.Serializer):
+    seq = serializers.IntegerField(help_text="The chain head's sequence number when signed.")
+    head_hash = serializers.CharField(help_text="That event's hash.")
+    made_at = serializers.CharField(help_text="When it was signed (UTC, microseconds).")
+    previous = CheckpointLinkSerializer(allow_null=True,
+                                        help_text="The checkpoint before this one.")
+    key_id = serializers.CharField(help_text="The signing key, as GET audit/public-key/ "
+                                             "lists it.")
+    signature = serializers.CharField(
+        help_text="Base64 Ed25519 signature over the other five fields as JSON with sorted "
+                  "keys and no spaces.")
+
+
+class CheckpointPageSerializer(serializers.Serializer):
+    results = CheckpointSerializer(many=True)
+    next = serializers.CharField(allow_null=True)
+
+
+class PublicKeySerializer(serializers.Serializer):
+    key_id = serializers.CharField()
+    algorithm = serializers.CharField(help_text="Ed25519")
+    public_key = serializers.CharField(help_text="Base64 of the 32 raw bytes.")
+    current = serializers.BooleanField(help_text="The key signing now; the others are "
+                                                 "retired and verify older signatures.")
+
+
+class PublicKeysSerializer(serializers.Serializer):
+    keys = PublicKeySerializer(many=True)
 
 
 # --- Directory -------------------------------------------------------------------------------

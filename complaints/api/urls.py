@@ -17,6 +17,8 @@ urlpatterns = [
          name="messages"),
     path("audit/events/", views.AuditEventListView.as_view(), name="audit_events"),
     path("audit/verify/", views.AuditVerifyView.as_view(), name="audit_verify"),
+    path("audit/checkpoints/", views.CheckpointListView.as_view(), name="audit_checkpoints"),
+    path("audit/public-key/", views.PublicKeyView.as_view(), name="audit_public_key"),
     path("directory/people/<str:employee_id>/", views.PersonView.as_view(), name="person"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", docs.DocsView.as_view(url_name="api:schema"), name="docs"),

@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, QuerySet
 from django.utils import timezone
 
@@ -37,6 +37,7 @@ from complaints.models import (
     Interview,
     Investigation,
     Message,
+    PurgePermit,
     Subject,
     Witness,
 )
@@ -76,7 +77,8 @@ def retention_purge(*, now: datetime | None = None, batch_size: int = BATCH_SIZE
     Interviews, EvidenceItems and Conflicts are deleted; the Investigation's plan, findings
     and recommended actions are blanked (outcome and dates stay); the case's notifications
     lose subject, body, email and last error, and the reporter's lose their recipient;
-    purged_at is set. Reference, category, severity, state, timestamps, deadlines and
+    purged_at is set; the delete guard's ``PurgePermit`` is taken first (``_permit``).
+    Reference, category, severity, state, timestamps, deadlines and
     escalations stay for the statistics.
     Audits ``complaint.purged`` once per case (counts of what was erased).
     Returns how many cases were purged. Raises nothing for one case's failure: it is
@@ -107,6 +109,22 @@ def _purge_isolating(ids: list[int], now: datetime) -> list[int]:
         except Exception:
             log.exception("retention purge of complaint %s failed; left for the next run", pk)
     return done
+
+
+def _permit(pks: list[int], now: datetime) -> None:
+    """Take the delete guard's leave to delete these cases' parts (complaints/guard.py).
+
+    On PostgreSQL the database gives it, through the one function that may, and only for
+    a case that ended at least 365 days ago by its own clock; it raises otherwise and the
+    batch rolls back. On SQLite, which has no roles, the purge writes its own permits.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            for pk in pks:
+                cursor.execute("SELECT complaint_purge_permit(%s)", [pk])
+        return
+    PurgePermit.objects.bulk_create([PurgePermit(complaint_id=pk, permitted_at=now)
+                                     for pk in pks], ignore_conflicts=True)
 
 
 def _counts(queryset: QuerySet[Any], key: str = "complaint_id") -> dict[int, int]:
@@ -144,6 +162,7 @@ def _purge_batch(ids: list[int], now: datetime) -> list[int]:
         counts["notifications"] = _counts(notifications)
 
         stored_names = list(by_complaint["attachments"].values_list("stored_name", flat=True))
+        _permit(pks, now)
         for qs in [*by_investigation.values(), *by_complaint.values()]:
             qs.delete()
         investigations.update(plan="", findings="", recommended_actions="")

@@ -239,6 +239,25 @@ CELERY_BEAT_SCHEDULE = {
 FIELD_ENCRYPTION_KEYS: list[str] = env.list("FIELD_ENCRYPTION_KEYS", default=[])
 # AUDIT_SIGNING_KEY: a base64 Ed25519 private key (32 raw bytes) that signs checkpoints.
 AUDIT_SIGNING_KEY: str = env.str("AUDIT_SIGNING_KEY", default="")
+# The public halves of keys that signed checkpoints before a rotation (base64, raw 32
+# bytes): still published, so older checkpoints still verify.
+AUDIT_PREVIOUS_PUBLIC_KEYS: list[str] = env.list("AUDIT_PREVIOUS_PUBLIC_KEYS", default=[])
+# Witnessed checkpoints (audit/checkpoints.py): signed at least this often and after this
+# many events, checked by a beat task every AUDIT_CHECKPOINT_CHECK_SECONDS.
+AUDIT_CHECKPOINT_EVERY_SECONDS = env.int("AUDIT_CHECKPOINT_EVERY_SECONDS", default=3600)
+AUDIT_CHECKPOINT_EVERY_EVENTS = env.int("AUDIT_CHECKPOINT_EVERY_EVENTS", default=10_000)
+AUDIT_CHECKPOINT_CHECK_SECONDS = env.int("AUDIT_CHECKPOINT_CHECK_SECONDS", default=60)
+# Where each checkpoint is also written, never overwritten (audit/sinks.py, README).
+AUDIT_CHECKPOINT_SINK_CLASS = env.str("AUDIT_CHECKPOINT_SINK_CLASS",
+                                      default="audit.sinks.DirectorySink")
+AUDIT_CHECKPOINT_SINK = env.str("AUDIT_CHECKPOINT_SINK", default=str(VAR_DIR / "checkpoints"))
+CELERY_BEAT_SCHEDULE["audit-checkpoint"] = {
+    "task": "audit.tasks.audit_checkpoint_tick",
+    "schedule": AUDIT_CHECKPOINT_CHECK_SECONDS,
+}
+# Checks that the log is complete, each owned by the app whose rows it compares with the
+# log (audit.services.completeness_problems).
+AUDIT_COMPLETENESS_CHECKS = ["complaints.completeness.audit_completeness"]
 
 LOGGING = {
     "version": 1,

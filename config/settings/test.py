@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import tempfile
+
 from config.settings.local import *  # noqa: F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
@@ -17,3 +19,5 @@ SWEEP_WORKERS = 1
 # `client.login()`, which authenticates without a request.
 OTP_REQUIRED_FOR_STAFF = False
 AXES_ENABLED = False
+# Checkpoints a test delivers land in a directory of this run, not the developer's var/.
+AUDIT_CHECKPOINT_SINK = tempfile.mkdtemp(prefix="checkpoint-sink-")

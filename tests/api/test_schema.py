@@ -20,6 +20,8 @@ CONTRACT = {
     "/api/v1/complaints/{reference}/messages/": {"get", "post"},
     "/api/v1/audit/events/": {"get"},
     "/api/v1/audit/verify/": {"get"},
+    "/api/v1/audit/checkpoints/": {"get"},
+    "/api/v1/audit/public-key/": {"get"},
     "/api/v1/directory/people/{employee_id}/": {"put"},
 }
 

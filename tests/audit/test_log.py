@@ -69,7 +69,8 @@ def test_events_are_gapless_and_each_links_to_the_previous() -> None:
         stored.prev_hash, 3, format_time(stored.occurred_at), "system", "", stored.action,
         "complaint", "MC-TEST-0002", "", "", '{"i":2}')
     assert services.verify().as_dict() == {"intact": True, "events": 5,
-                                           "first_broken_seq": None, "head_hash": events[-1].hash}
+                                           "first_broken_seq": None, "head_hash": events[-1].hash,
+                                           "complete": True, "missing": []}
 
 
 def test_record_refuses_to_run_outside_a_transaction(committed_db: None) -> None:

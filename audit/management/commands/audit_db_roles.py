@@ -6,9 +6,17 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection
 
-from audit.triggers import HEAD, TABLE
+from audit.triggers import CHECKPOINT_TABLES, HEAD, TABLE
 
 ROLE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+# Named, not imported (the audit app imports no other app of ours): the complaints app's
+# purge permits (complaints/guard.py), which only the SECURITY DEFINER function
+# complaint_purge_permit may write, and the application's role may not even read.
+NO_GRANTS = ("complaints_purgepermit",)
+NO_GRANT_SEQUENCES = ("complaints_purgepermit_id_seq",)
+PURGE_PERMIT_FUNCTION = "complaint_purge_permit(bigint)"
 
 
 def app_role_sql(role: str, database: str) -> list[str]:
@@ -18,6 +26,9 @@ def app_role_sql(role: str, database: str) -> list[str]:
     triggers nor set session_replication_role. It may only read the audit tables: it
     appends through the SECURITY DEFINER functions audit_append and audit_append_many,
     which run as the owner and only append. The triggers are a second wall behind that.
+    Checkpoints it may add, never change or remove. It gets no right at all on the
+    purge permits: it asks complaint_purge_permit for one, which checks the case may be
+    purged, and the delete triggers on complaints and their parts look for it.
     """
     return [
         f'GRANT CONNECT ON DATABASE "{database}" TO {role}',
@@ -29,6 +40,10 @@ def app_role_sql(role: str, database: str) -> list[str]:
         f"text, text, text) TO {role}",
         f"GRANT EXECUTE ON FUNCTION audit_append_many(timestamptz, text[], text[], text[], "
         f"text[], text[], text[], text[], text[]) TO {role}",
+        f"REVOKE UPDATE, DELETE, TRUNCATE ON {', '.join(CHECKPOINT_TABLES)} FROM {role}",
+        f"REVOKE ALL ON {', '.join(NO_GRANTS)} FROM {role}",
+        f"REVOKE ALL ON SEQUENCE {', '.join(NO_GRANT_SEQUENCES)} FROM {role}",
+        f"GRANT EXECUTE ON FUNCTION {PURGE_PERMIT_FUNCTION} TO {role}",
     ]
 
 
@@ -36,7 +51,8 @@ class Command(BaseCommand):
     help = (
         "Print (or, with --execute, apply as the migrating owner role) the PostgreSQL grants "
         "for the application's production role: everything it needs and no way around the "
-        "audit log's append-only triggers. Run again after each migration."
+        "audit log's append-only triggers or the complaints' delete guard. Run again after "
+        "each migration."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:

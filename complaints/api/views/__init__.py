@@ -4,6 +4,7 @@ statuses in complaints/api/errors.py; a case the caller may not see is a 404, as
 from complaints.api.views.audit import AuditEventListView, AuditVerifyView
 from complaints.api.views.auth import ReporterSessionView, TokenView
 from complaints.api.views.base import NotFoundView
+from complaints.api.views.checkpoints import CheckpointListView, PublicKeyView
 from complaints.api.views.complaints import (
     EXAMPLE_REFERENCE,
     ComplaintDetailView,
@@ -17,11 +18,13 @@ __all__ = [
     "EXAMPLE_REFERENCE",
     "AuditEventListView",
     "AuditVerifyView",
+    "CheckpointListView",
     "ComplaintDetailView",
     "ComplaintListView",
     "MessageListView",
     "NotFoundView",
     "PersonView",
+    "PublicKeyView",
     "ReporterSessionView",
     "TokenView",
     "TransitionView",

@@ -3,6 +3,7 @@ status on demand. Shapeless to the conflicted: see audit/selectors/opaque.py."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django.db import transaction
@@ -26,10 +27,12 @@ from audit.selectors.opaque import (
     verification_payload,
     verification_public,
 )
+from complaints.access import visible_complaints
 from complaints.api import serializers as s
 from complaints.api.permissions import IsComplianceOfficer
 from complaints.api.schema import errors
 from complaints.api.views.base import ApiView, reference_or_404, valid
+from complaints.models import REFERENCE_ALPHABET
 from complaints.services.access import complaint_open
 
 
@@ -87,11 +90,13 @@ class AuditVerifyView(ApiView):
 
     @extend_schema(operation_id="audit_verify", responses={
         200: s.VerifySerializer, **errors(401, 403)},
-        description="Walk the whole chain now: `{intact, checked_at}`, and "
-                    "`first_broken_seq` with `problem` only when it is broken (an incident "
+        description="Walk the whole chain now: `{intact, checked_at, complete, missing}`, "
+                    "and `first_broken_seq` with `problem` only when it is broken (an incident "
                     "to locate). Never the number of events, nor the head's hash (with two "
-                    "of them a reader could find a position). The check is itself on the "
-                    "record. Compliance only.")
+                    "of them a reader could find a position). `complete` is false when a "
+                    "complaint lacks its filing event or a filed one is gone; `missing` says "
+                    "what, naming only complaints the reader may open. The check is itself "
+                    "on the record. Compliance only.")
     def get(self, request: Request) -> Response:
         result = audit.verify()
         checked_at = timezone.now()
@@ -99,5 +104,29 @@ class AuditVerifyView(ApiView):
             audit.record(action=Action.AUDIT_CHAIN_VERIFIED, actor=request.user,
                          target=("audit_chain", "head"),
                          payload={**verification_payload(result), "via": "api"})
+        shown = verification_public(result, checked_at=checked_at)
         return Response(s.VerifySerializer(
-            verification_public(result, checked_at=checked_at)).data)
+            {**shown, "complete": result.complete,
+             "missing": _missing_for(request.user, result.missing)}).data)
+
+
+_REFERENCE = re.compile(rf"MC-[{REFERENCE_ALPHABET}]{{4}}-[{REFERENCE_ALPHABET}]{{4}}")
+_POSITION = re.compile(r" \(event #\d+\)")
+
+
+def _missing_for(user: Any, problems: tuple[str, ...]) -> list[str]:
+    """Completeness problems as this reader may see them: a complaint they may not open is
+    not named (nor, for one that is gone, is any complaint: its conflicts went with it), and
+    no event is located by its position. ``verify_audit`` on the server names everything.
+    Every reader gets one line per problem, so the shape is the same for all."""
+    named = {m.group(0) for problem in problems if (m := _REFERENCE.search(problem))}
+    may_open = set(visible_complaints(user).filter(reference__in=named)
+                   .values_list("reference", flat=True))
+    shown = []
+    for problem in problems:
+        m = _REFERENCE.search(problem)
+        line = _POSITION.sub("", problem)
+        if m and m.group(0) not in may_open:
+            line = line.replace(m.group(0), "(a complaint not shown to you)")
+        shown.append(line)
+    return shown

@@ -1,0 +1,152 @@
+"""The SQL that keeps complaints and their parts from being deleted (migration 0014).
+
+A complaint row is never deleted, nor its investigation: the retention purge keeps both
+and blanks their text. Its other parts (subjects, witnesses, notes, messages, attachments,
+conflicts, interviews, evidence) are deleted only by the purge: a DELETE trigger refuses
+one unless the complaint holds a purge permit. Conflicts included: they only grow (a
+removal approved by two people marks the row, ``removed_at``), so a deleted conflict row
+could only be someone hiding a case from its rules.
+
+On PostgreSQL a permit comes only from ``complaint_purge_permit(complaint_id)``, a
+SECURITY DEFINER function owned by the migrating role. It checks that the case ended
+(closed, dismissed, withdrawn) at least 365 days ago by the database's clock, the least
+retention the product allows, and writes to ``complaints_purgepermit``, a table the
+application's role gets no right on at all (``manage.py audit_db_roles``). TRUNCATE is
+refused on every guarded table. Getting past this needs the owner's or a superuser's
+rights, as for the audit log.
+
+On SQLite there are no roles: the purge writes its permits itself, in its transaction, and
+the triggers guard against the application's own mistakes (a stray ``delete()``, a
+cascade), not against someone who can run SQL on the file.
+"""
+
+from __future__ import annotations
+
+COMPLAINT = "complaints_complaint"
+INVESTIGATION = "complaints_investigation"
+PERMIT = "complaints_purgepermit"
+CONFLICT = "complaints_conflict"
+# Parts that point at their complaint, and those that point at its investigation.
+BY_COMPLAINT = ("complaints_subject", "complaints_witness", "complaints_casenote",
+                "complaints_message", "complaints_attachment", CONFLICT)
+BY_INVESTIGATION = ("complaints_interview", "complaints_evidenceitem")
+NEVER_DELETED = (COMPLAINT, INVESTIGATION)
+GUARDED = (*NEVER_DELETED, *BY_COMPLAINT, *BY_INVESTIGATION)
+# The least retention the product allows: a permit is never given sooner after the end.
+RETENTION_FLOOR_DAYS = 365
+ENDED_STATES = ("closed", "dismissed", "withdrawn")
+
+NEVER_MESSAGE = "complaints are never deleted"
+PART_MESSAGE = "complaint parts are deleted only by the retention purge"
+_ENDED = ", ".join(f"'{state}'" for state in ENDED_STATES)
+_INVESTIGATION_COMPLAINT = f"(SELECT complaint_id FROM {INVESTIGATION} WHERE id = OLD.investigation_id)"  # noqa: S608, E501
+
+
+def _sqlite() -> list[str]:
+    def permitted(complaint: str) -> str:
+        return f"EXISTS (SELECT 1 FROM {PERMIT} WHERE complaint_id = {complaint})"  # noqa: S608
+
+    def refuse(name: str, table: str, when: str, message: str) -> str:
+        condition = f"WHEN {when} " if when else ""
+        return (f"CREATE TRIGGER IF NOT EXISTS {name} BEFORE DELETE ON {table} {condition}"
+                f"BEGIN SELECT RAISE(ABORT, '{message}: DELETE refused'); END")
+
+    out = [refuse(f"{table}_never_deleted", table, "", NEVER_MESSAGE)
+           for table in NEVER_DELETED]
+    out += [refuse(f"{table}_purge_only", table, f"NOT {permitted('OLD.complaint_id')}",
+                   PART_MESSAGE) for table in BY_COMPLAINT]
+    out += [refuse(f"{table}_purge_only", table, f"NOT {permitted(_INVESTIGATION_COMPLAINT)}",
+                   PART_MESSAGE) for table in BY_INVESTIGATION]
+    return out
+
+
+_PG_FUNCTIONS = [
+    f"""
+    CREATE OR REPLACE FUNCTION complaint_refuse_delete() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+    BEGIN
+        RAISE EXCEPTION USING MESSAGE = '{NEVER_MESSAGE}: ' || TG_OP || ' on '
+            || TG_TABLE_NAME || ' refused', ERRCODE = 'insufficient_privilege';
+    END
+    $$
+    """,
+    # SECURITY DEFINER: the application's role may not read the permit table itself.
+    f"""
+    CREATE OR REPLACE FUNCTION complaint_part_delete_guard() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+    DECLARE
+        v_complaint bigint;
+    BEGIN
+        IF TG_ARGV[0] = 'investigation' THEN
+            SELECT i.complaint_id INTO v_complaint FROM {INVESTIGATION} AS i
+                WHERE i.id = OLD.investigation_id;
+        ELSE
+            v_complaint := OLD.complaint_id;
+        END IF;
+        IF NOT EXISTS (SELECT 1 FROM {PERMIT} AS p WHERE p.complaint_id = v_complaint) THEN
+            RAISE EXCEPTION USING MESSAGE = '{PART_MESSAGE}: DELETE on ' || TG_TABLE_NAME
+                || ' refused', ERRCODE = 'insufficient_privilege';
+        END IF;
+        RETURN OLD;
+    END
+    $$
+    """,  # noqa: S608
+    f"""
+    CREATE OR REPLACE FUNCTION complaint_purge_permit(p_complaint_id bigint) RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+    BEGIN
+        PERFORM 1 FROM {COMPLAINT} AS c WHERE c.id = p_complaint_id
+            AND c.state IN ({_ENDED})
+            AND c.ended_at <= pg_catalog.now() - interval '{RETENTION_FLOOR_DAYS} days';
+        IF NOT FOUND THEN
+            RAISE EXCEPTION USING MESSAGE = 'complaint ' || p_complaint_id
+                || ' may not be purged: it did not end {RETENTION_FLOOR_DAYS} days ago',
+                ERRCODE = 'insufficient_privilege';
+        END IF;
+        INSERT INTO {PERMIT} (complaint_id, permitted_at)
+            VALUES (p_complaint_id, pg_catalog.now())
+            ON CONFLICT (complaint_id) DO NOTHING;
+    END
+    $$
+    """,  # noqa: S608
+    # Nobody but the owner may write permits: not even through the public grant.
+    f"REVOKE ALL ON {PERMIT} FROM PUBLIC",
+]
+
+
+def _postgresql() -> list[str]:
+    out = list(_PG_FUNCTIONS)
+    for table in NEVER_DELETED:
+        out.append(f"CREATE OR REPLACE TRIGGER {table}_never_deleted BEFORE DELETE ON {table} "
+                   f"FOR EACH ROW EXECUTE FUNCTION complaint_refuse_delete()")
+    kinds = ([(table, "complaint") for table in BY_COMPLAINT]
+             + [(table, "investigation") for table in BY_INVESTIGATION])
+    for table, kind in kinds:
+        out.append(f"CREATE OR REPLACE TRIGGER {table}_purge_only BEFORE DELETE ON {table} "
+                   f"FOR EACH ROW EXECUTE FUNCTION complaint_part_delete_guard('{kind}')")
+    for table in GUARDED:
+        out.append(f"CREATE OR REPLACE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
+                   f"FOR EACH STATEMENT EXECUTE FUNCTION complaint_refuse_delete()")
+    return out
+
+
+UP = {"sqlite": _sqlite(), "postgresql": _postgresql()}
+DOWN = {
+    "sqlite": [f"DROP TRIGGER IF EXISTS {table}_never_deleted" for table in NEVER_DELETED]
+    + [f"DROP TRIGGER IF EXISTS {table}_purge_only"
+       for table in (*BY_COMPLAINT, *BY_INVESTIGATION)],
+    "postgresql": [f"DROP TRIGGER IF EXISTS {table}_never_deleted ON {table}"
+                   for table in NEVER_DELETED]
+    + [f"DROP TRIGGER IF EXISTS {table}_purge_only ON {table}"
+       for table in (*BY_COMPLAINT, *BY_INVESTIGATION)]
+    + [f"DROP TRIGGER IF EXISTS {table}_no_truncate ON {table}" for table in GUARDED]
+    + ["DROP FUNCTION IF EXISTS complaint_purge_permit(bigint)",
+       "DROP FUNCTION IF EXISTS complaint_part_delete_guard()",
+       "DROP FUNCTION IF EXISTS complaint_refuse_delete()"],
+}
+
+
+def statements(direction: dict[str, list[str]], vendor: str) -> list[str]:
+    if vendor not in direction:
+        raise RuntimeError(f"no delete guard for {vendor}: complaints must not run unprotected")
+    return direction[vendor]

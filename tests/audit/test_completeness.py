@@ -1,0 +1,104 @@
+"""verify_audit's second question: is every complaint on the record, and is every
+complaint the record filed still here? Reported apart from chain breaks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.utils import timezone
+
+from audit import services
+from complaints.models import Complaint, PurgePermit
+from complaints.services import complaint_submit
+from tests.api.conftest import Api
+from tests.audit.test_log import raw, run_verify
+from tests.conftest import past_the_triggers
+from tests.factories import ComplaintFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def file(n: int = 1) -> list[Complaint]:
+    return [complaint_submit(reporter=None, category="bullying", summary="Shouting",
+                             narrative="He shouts.").complaint for _ in range(n)]
+
+
+def test_filed_complaints_make_a_complete_log() -> None:
+    file(3)
+    result = services.verify()
+    assert (result.intact, result.complete, result.missing) == (True, True, ())
+    code, out, _ = run_verify()
+    assert code == 0 and out.startswith("intact")
+
+
+def test_a_complaint_without_its_filing_event_is_reported_apart_from_the_chain() -> None:
+    file(1)
+    slipped_in = ComplaintFactory()  # written past complaint_submit: no event
+
+    result = services.verify()
+
+    assert result.intact is True and result.complete is False
+    assert result.missing == (f"complaint {slipped_in.reference} has no filing event "
+                              "(complaint.submitted)",)
+    code, _, err = run_verify()
+    assert code == 1
+    assert "INCOMPLETE" in err and slipped_in.reference in err and "BROKEN" not in err
+
+
+def test_a_filed_complaint_that_is_gone_is_reported(compliance: Any) -> None:
+    one, gone = file(2)
+    # Deleted past the delete guard, as only the database owner could.
+    with past_the_triggers():
+        for table in ("complaints_conflict", "complaints_subject", "escalation_deadline",
+                      "escalation_notification"):
+            raw(f"DELETE FROM {table} WHERE complaint_id = %s", [gone.pk])  # noqa: S608
+        raw("DELETE FROM complaints_complaint WHERE id = %s", [gone.pk])
+
+    result = services.verify()
+
+    assert result.complete is False and len(result.missing) == 1
+    assert result.missing[0].startswith(f"complaint {gone.reference} was filed (event #")
+    body = Api().as_user(compliance).get("audit/verify/").json()
+    assert body["intact"] is True and body["complete"] is False
+    assert gone.reference in body["missing"][0]
+
+
+def test_a_purged_complaint_needs_its_purge_event() -> None:
+    (case,) = file(1)
+    Complaint.objects.filter(pk=case.pk).update(purged_at=timezone.now())
+
+    assert services.verify().missing == (
+        f"complaint {case.reference} was purged without a purge event (complaint.purged)",)
+
+
+def test_the_report_is_bounded() -> None:
+    for _ in range(services.MISSING_SHOWN + 5):
+        ComplaintFactory()
+    assert len(services.verify().missing) == services.MISSING_SHOWN
+
+
+def test_a_purge_permit_taken_outside_the_purge_is_reported() -> None:
+    (case,) = file(1)
+    PurgePermit.objects.create(complaint=case, permitted_at=timezone.now())
+
+    assert services.verify().missing == (
+        f"complaint {case.reference} holds a purge permit without a purge event "
+        "(complaint.purged)",)
+
+
+def test_the_scheduled_verification_puts_incompleteness_on_the_record(
+        caplog: pytest.LogCaptureFixture) -> None:
+    import json
+
+    from audit.models import AuditEvent
+    from audit.tasks import audit_verify_chain
+
+    slipped_in = ComplaintFactory()
+    outcome = audit_verify_chain()
+
+    assert outcome["intact"] is True and outcome["complete"] is False
+    last = AuditEvent.objects.order_by("-seq").first()
+    assert json.loads(last.payload)["missing"] == [
+        f"complaint {slipped_in.reference} has no filing event (complaint.submitted)"]
+    assert "audit log incomplete" in caplog.text
