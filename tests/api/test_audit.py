@@ -101,7 +101,8 @@ def test_verify_reports_the_chain_and_is_on_the_record(api: Api, compliance: Any
 
     body = api.as_user(compliance).get("audit/verify/").json()
 
-    assert set(body) == {"intact", "checked_at"}
+    assert set(body) == {"intact", "checked_at", "complete", "missing"}
+    assert body["complete"] is True and body["missing"] == []
     assert body["intact"] is True
     assert AuditEvent.objects.filter(action="audit.chain_verified",
                                      actor_id=str(compliance.pk)).count() == 1
@@ -122,4 +123,5 @@ def test_verify_names_the_first_broken_link(api: Api, compliance: Any) -> None:
     body = officer.get("audit/verify/").json()
 
     assert (body["intact"], body["first_broken_seq"]) == (False, 2)
-    assert set(body) == {"intact", "checked_at", "first_broken_seq", "problem"}
+    assert set(body) == {"intact", "checked_at", "complete", "missing", "first_broken_seq",
+                         "problem"}

@@ -241,7 +241,8 @@ def test_the_scheduled_verification_puts_its_outcome_on_the_record() -> None:
     last = AuditEvent.objects.order_by("-seq").first()
     assert last.action == "audit.chain_verified"
     # On the record, which every reader of the log sees: the verdict, not the count.
-    assert json.loads(last.payload) == {"intact": True, "head_hash": outcome["head_hash"]}
+    assert json.loads(last.payload) == {"intact": True, "head_hash": outcome["head_hash"],
+                                        "complete": True}
 
 
 @pytest.mark.django_db

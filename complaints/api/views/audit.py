@@ -127,6 +127,6 @@ def _missing_for(user: Any, problems: tuple[str, ...]) -> list[str]:
         m = _REFERENCE.search(problem)
         line = _POSITION.sub("", problem)
         if m and m.group(0) not in may_open:
-            line = line.replace(m.group(0), "(a complaint not shown to you)")
+            line = line.replace(f"complaint {m.group(0)}", "a complaint not shown to you")
         shown.append(line)
     return shown
