@@ -17,7 +17,7 @@ from django.db.models import Q, QuerySet
 from audit.actions import Action
 from audit.chain import GENESIS_HASH, event_hash, format_time
 from audit.models import AuditEvent
-from audit.selectors.opaque import Cursor, cursor_encode
+from audit.selectors.opaque import Cursor, cursor_encode, event_id
 from complaints import roles
 from complaints.access import visible_complaints
 
@@ -247,6 +247,12 @@ class PolicyEvent:
     event: AuditEvent
     actor: str
     payload: dict[str, Any]
+
+    @property
+    def id(self) -> str:
+        # The log viewer's opaque id, never ``seq``: the distance between two policy events'
+        # sequence numbers would count every event between them, hidden ones included.
+        return event_id(self.event)
 
     @property
     def before(self) -> str:

@@ -268,6 +268,14 @@ def _lock_for_removal(complaint: Complaint, actor: Any) -> Complaint:
     return locked
 
 
+def still_above_a_subject(conflict: Conflict, supported: dict[int, str]) -> bool:
+    """Whether a chain conflict is one the directory still supports (``supported``: the
+    case's ``directory_conflicts``). Such a person is conflicted by definition, and a
+    removal would last only until the next directory change re-added the row, so it is
+    never offered nor accepted."""
+    return conflict.source == Conflict.Source.CHAIN and conflict.person_id in supported
+
+
 def conflict_removal_request(*, complaint: Complaint, conflict_id: int, actor: Any,
                              reason: str) -> ConflictRemoval:
     """A compliance officer asks for one conflict on a case to be removed.
@@ -297,10 +305,7 @@ def conflict_removal_request(*, complaint: Complaint, conflict_id: int, actor: A
             # The accused never reads their own case; and the directory would put the row
             # back at its next change, since they are still a subject.
             raise InvalidInput({"conflict": ["A subject of the complaint stays conflicted."]})
-        if (conflict.source == Conflict.Source.CHAIN
-                and directory_conflicts([locked.pk])[locked.pk].get(conflict.person_id)):
-            # Someone the directory still puts above a subject is conflicted by definition;
-            # a removal would last only until the next directory change re-added the row.
+        if still_above_a_subject(conflict, directory_conflicts([locked.pk])[locked.pk]):
             raise InvalidInput({"conflict": ["This person is still above a subject in the "
                                              "directory, so they stay conflicted."]})
         if ConflictRemoval.objects.filter(conflict=conflict, decided_at=None).exists():

@@ -19,6 +19,7 @@ from django.views.decorators.http import require_POST
 
 from complaints import roles, services
 from complaints.access import is_staff_member, may_view
+from complaints.conflicts import directory_conflicts
 from complaints.errors import InvalidInput, TransitionForbidden, TransitionNotAllowed
 from complaints.forms import (
     ConflictRemovalForm,
@@ -50,6 +51,7 @@ from complaints.services.conflicts import (
     conflict_removal_request,
     may_decide_removal,
     may_request_removal,
+    still_above_a_subject,
 )
 from complaints.services.investigation import (
     investigation_record_evidence,
@@ -365,9 +367,12 @@ def _conflicts_panel(request: HttpRequest, complaint: Complaint,
         return None
     found = case_conflicts(complaint)
     may_request = may_request_removal(complaint, request.user) and not complaint.purged_at
+    supported = directory_conflicts([complaint.pk])[complaint.pk] if may_request else {}
     for row in found.active:
+        row.still_above = still_above_a_subject(row, supported)  # type: ignore[attr-defined]
         offered = (may_request and not row.removal_pending  # type: ignore[attr-defined]
-                   and row.source != Conflict.Source.SUBJECT)
+                   and row.source != Conflict.Source.SUBJECT
+                   and not row.still_above)  # type: ignore[attr-defined]
         row.form = (forms_.get(f"conflict-{row.pk}")  # type: ignore[attr-defined]
                     or ConflictRemovalForm(auto_id=f"id_conflict_{row.pk}_%s")
                     ) if offered else None
@@ -406,6 +411,9 @@ def request_conflict_removal(request: HttpRequest, reference: str, pk: int) -> H
             messages.success(request, _("Removal requested. The conflict still applies until a "
                                         "second person approves it."))
             return redirect("complaints:staff_case", reference=complaint.reference)
+    if form.errors:
+        # The form sits far down the page: say at the top that it needs attention.
+        messages.error(request, _("Nothing was sent: see the conflicts section below."))
     return _workspace(request, complaint, status=400, removal_forms={f"conflict-{pk}": form})
 
 
@@ -428,6 +436,9 @@ def decide_conflict_removal(request: HttpRequest, reference: str, pk: int) -> Ht
             if not may_view(request.user, complaint):
                 return redirect("complaints:staff_queue")
             return redirect("complaints:staff_case", reference=complaint.reference)
+    if form.errors:
+        # The form sits far down the page: say at the top that it needs attention.
+        messages.error(request, _("Nothing was sent: see the conflicts section below."))
     return _workspace(request, complaint, status=400, removal_forms={f"removal-{pk}": form})
 
 

@@ -180,7 +180,7 @@ def test_the_log_page_shows_no_position_and_looks_the_same_to_everyone(
 
     assert not any(c.reference in html for c in hidden)
     assert "Seq" not in table and "event #" not in html and "events verified" not in html
-    cells = re.findall(r'data-label="Event"><code class="hash">([^<]*)</code>', table)
+    cells = re.findall(r'data-label="Event"><code class="event-id">([^<]*)</code>', table)
     assert cells == [row[0] for row in conflicted.context["rows"]]
     assert all(re.fullmatch(r"[0-9a-f]{16}", cell) for cell in cells)
     # No full hash of an event is shown, so no position can be tried against one.

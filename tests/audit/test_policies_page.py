@@ -10,6 +10,7 @@ import pytest
 
 from audit.actions import Action
 from audit.models import AuditEvent
+from audit.selectors.opaque import event_id
 from complaints import roles
 from escalation.models import PolicyChange, SlaPolicy
 from tests.factories import UserFactory
@@ -35,6 +36,10 @@ def test_the_page_shows_what_is_in_force_and_the_history(compliance: Any, client
     assert "fixed in code and change only with a release" in html
     assert "policy.changed" in html and "1 business days (default)" in html
     assert 'href="/compliance/policies/" aria-current="page"' in html
+    # The history names events as the log viewer does, never by their sequence number.
+    changed = AuditEvent.objects.get(action=Action.POLICY_CHANGED)
+    assert f"<code>{event_id(changed)}</code>" in html
+    assert f"<td>{changed.seq}</td>" not in html and ">Seq<" not in html
 
 
 def test_the_attack_through_the_form_is_refused_field_by_field_with_the_input_kept(

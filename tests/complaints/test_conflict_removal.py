@@ -166,7 +166,7 @@ def test_a_rejected_removal_leaves_the_conflict_in_force(
 
 
 def test_a_chain_conflict_the_directory_still_supports_cannot_be_removed(
-        moved: dict[str, Any], org: dict[str, Any], compliance: Any) -> None:
+        moved: dict[str, Any], org: dict[str, Any], compliance: Any, client: Any) -> None:
     # The vice-president is still above the accused (through the newcomer): removing his
     # conflict would hand the case to the accused's own chain.
     complaint = moved["complaint"]
@@ -175,6 +175,12 @@ def test_a_chain_conflict_the_directory_still_supports_cannot_be_removed(
         conflict_removal_request(complaint=complaint, conflict_id=still_above.pk,
                                  actor=compliance, reason="He is senior and impartial.")
     assert not ConflictRemoval.objects.filter(conflict=still_above).exists()
+    # The workspace does not offer what the service would refuse.
+    client.force_login(compliance)
+    page = client.get(f"/staff/cases/{complaint.reference}/").content.decode()
+    assert f"/conflicts/{still_above.pk}/removal/" not in page
+    assert "Still above a subject in the directory" in page
+    assert f"/conflicts/{moved['conflict'].pk}/removal/" in page
     assert not AuditEvent.objects.filter(
         action=Action.COMPLAINT_CONFLICT_REMOVAL_REQUESTED, target_id=complaint.reference
     ).exists()
