@@ -172,7 +172,8 @@ def operation(up: dict[str, list[str]], down: dict[str, list[str]]) -> Any:
 # the database cannot check; audit.checkpoints trusts only rows whose signature verifies.
 #
 # SQLite has no roles, so nobody there is kept from the file; its trigger checks the order
-# and the head, not the clock, because tests sign checkpoints at chosen times.
+# and the head as here, but allows a day ahead of the clock (tests sign checkpoints at
+# chosen times) and does not bound the first one from below.
 
 CHECKPOINT_INSERT_MESSAGE = "audit checkpoint refused"
 # The advisory lock every signer takes (audit.checkpoints._SIGNER_LOCK): an insert waits
@@ -180,6 +181,7 @@ CHECKPOINT_INSERT_MESSAGE = "audit checkpoint refused"
 SIGNER_LOCK = 0x61756469_74636b70
 GENESIS = "0" * 64
 CLOCK_TOLERANCE = "1 minute"
+SQLITE_CLOCK_TOLERANCE = "+1 day"
 
 
 def _checkpoint_insert_sqlite() -> list[str]:
@@ -191,8 +193,9 @@ def _checkpoint_insert_sqlite() -> list[str]:
     return [
         f"CREATE TRIGGER IF NOT EXISTS {checkpoint}_insert_guard BEFORE INSERT ON {checkpoint} "
         f"WHEN NOT ({names_event}) OR {goes_back} OR julianday(NEW.made_at) IS NULL "
+        f"OR julianday(NEW.made_at) > julianday('now', '{SQLITE_CLOCK_TOLERANCE}') "
         f"BEGIN SELECT RAISE(ABORT, '{CHECKPOINT_INSERT_MESSAGE}: it must name an event of "
-        f"the log and come after the last checkpoint'); END",
+        f"the log, come after the last checkpoint and not be dated ahead'); END",
     ]
 
 

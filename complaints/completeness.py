@@ -76,6 +76,8 @@ def audit_completeness(*, limit: int) -> list[str]:
 
 
 def _state_not_logged(limit: int) -> list[str]:
+    # Which states, what conflict and which deadline are left out of the messages: the API
+    # shows each line, the reference hidden, to readers who may not open the case.
     # Every step that changes a state records to_state, and every other event on a case
     # repeats its state there (complaints/services), so the last one is the state now.
     logged = Subquery(AuditEvent.objects.filter(target_type="complaint",
@@ -83,9 +85,9 @@ def _state_not_logged(limit: int) -> list[str]:
                       .exclude(to_state="").order_by("-seq").values("to_state")[:1])
     rows = (Complaint.objects.annotate(logged=logged).filter(logged__isnull=False)
             .exclude(logged=F("state")).order_by("pk")
-            .values_list("reference", "state", "logged")[:limit])
-    return [f"complaint {reference} is {state} but its last event left it {logged}"
-            for reference, state, logged in rows]
+            .values_list("reference", flat=True)[:limit])
+    return [f"complaint {reference} is not in the state its last event left it in"
+            for reference in rows]
 
 
 def _removal_not_approved(limit: int) -> list[str]:
@@ -97,9 +99,9 @@ def _removal_not_approved(limit: int) -> list[str]:
                                          target_id=OuterRef("complaint__reference"),
                                          payload__contains=named)
     rows = (Conflict.objects.filter(removed_at__isnull=False).filter(~Exists(approved))
-            .order_by("pk").values_list("complaint__reference", "pk")[:limit])
-    return [f"complaint {reference} has conflict {pk} marked removed without an approved "
-            f"removal ({REMOVAL_APPROVED})" for reference, pk in rows]
+            .order_by("pk").values_list("complaint__reference", flat=True)[:limit])
+    return [f"complaint {reference} has a conflict marked removed without an approved "
+            f"removal ({REMOVAL_APPROVED})" for reference in rows]
 
 
 def deadline_reach() -> timedelta:
@@ -115,6 +117,6 @@ def _deadline_moved_out(limit: int) -> list[str]:
     reach = deadline_reach()
     rows = (Deadline.objects.filter(closed_at=None, due_at__gt=timezone.now() + reach)
             .filter(due_at__gt=F("started_at") + reach)
-            .order_by("pk").values_list("complaint__reference", "kind", "due_at")[:limit])
-    return [f"complaint {reference} has its {kind} deadline due {due_at:%Y-%m-%d}, further "
-            f"out than any clock allows" for reference, kind, due_at in rows]
+            .order_by("pk").values_list("complaint__reference", flat=True)[:limit])
+    return [f"complaint {reference} has a running deadline due further out than any clock "
+            "allows" for reference in rows]
