@@ -8,10 +8,11 @@ removal approved by two people marks the row, ``removed_at``), so a deleted conf
 could only be someone hiding a case from its rules.
 
 On PostgreSQL a permit comes only from ``complaint_purge_permit(complaint_id)``, a
-SECURITY DEFINER function owned by the migrating role. It checks that the case ended
-(closed, dismissed, withdrawn) at least 365 days ago by the database's clock, the least
-retention the product allows, and writes to ``complaints_purgepermit``, a table the
-application's role gets no right on at all (``manage.py audit_db_roles``). TRUNCATE is
+SECURITY DEFINER function owned by the migrating role. It checks on the log, not on the
+complaint row the application may update, that the case ended (closed, dismissed,
+withdrawn) at least 365 days ago, the least retention the product allows, proved by a
+signed checkpoint (migration 0015, below), and writes to ``complaints_purgepermit``, a
+table the application's role may only read (``manage.py audit_db_roles``). TRUNCATE is
 refused on every guarded table. Getting past this needs the owner's or a superuser's
 rights, as for the audit log.
 
