@@ -61,6 +61,26 @@ def _sqlite() -> list[str]:
     return out
 
 
+# Migration 0014's permit, which trusted the row; replaced by _PERMIT_FROM_LOG (0015).
+_PERMIT_FROM_ROW = f"""
+    CREATE OR REPLACE FUNCTION complaint_purge_permit(p_complaint_id bigint) RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+    BEGIN
+        PERFORM 1 FROM {COMPLAINT} AS c WHERE c.id = p_complaint_id
+            AND c.state IN ({_ENDED})
+            AND c.ended_at <= pg_catalog.now() - interval '{RETENTION_FLOOR_DAYS} days';
+        IF NOT FOUND THEN
+            RAISE EXCEPTION USING MESSAGE = 'complaint ' || p_complaint_id
+                || ' may not be purged: it did not end {RETENTION_FLOOR_DAYS} days ago',
+                ERRCODE = 'insufficient_privilege';
+        END IF;
+        INSERT INTO {PERMIT} (complaint_id, permitted_at)
+            VALUES (p_complaint_id, pg_catalog.now())
+            ON CONFLICT (complaint_id) DO NOTHING;
+    END
+    $$
+    """  # noqa: S608
+
 _PG_FUNCTIONS = [
     f"""
     CREATE OR REPLACE FUNCTION complaint_refuse_delete() RETURNS trigger
@@ -71,7 +91,7 @@ _PG_FUNCTIONS = [
     END
     $$
     """,
-    # SECURITY DEFINER: the application's role may not read the permit table itself.
+    # SECURITY DEFINER: the check runs as the owner, whatever the caller's rights.
     f"""
     CREATE OR REPLACE FUNCTION complaint_part_delete_guard() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
@@ -92,24 +112,7 @@ _PG_FUNCTIONS = [
     END
     $$
     """,  # noqa: S608
-    f"""
-    CREATE OR REPLACE FUNCTION complaint_purge_permit(p_complaint_id bigint) RETURNS void
-    LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
-    BEGIN
-        PERFORM 1 FROM {COMPLAINT} AS c WHERE c.id = p_complaint_id
-            AND c.state IN ({_ENDED})
-            AND c.ended_at <= pg_catalog.now() - interval '{RETENTION_FLOOR_DAYS} days';
-        IF NOT FOUND THEN
-            RAISE EXCEPTION USING MESSAGE = 'complaint ' || p_complaint_id
-                || ' may not be purged: it did not end {RETENTION_FLOOR_DAYS} days ago',
-                ERRCODE = 'insufficient_privilege';
-        END IF;
-        INSERT INTO {PERMIT} (complaint_id, permitted_at)
-            VALUES (p_complaint_id, pg_catalog.now())
-            ON CONFLICT (complaint_id) DO NOTHING;
-    END
-    $$
-    """,  # noqa: S608
+    _PERMIT_FROM_ROW,
     # Nobody but the owner may write permits: not even through the public grant.
     f"REVOKE ALL ON {PERMIT} FROM PUBLIC",
 ]
@@ -209,4 +212,4 @@ _PERMIT_FROM_LOG = f"""
 
 # On SQLite the purge writes its own permits (no roles): nothing to change there.
 PERMIT_FROM_LOG_UP = {"sqlite": [], "postgresql": [_PERMIT_FROM_LOG]}
-PERMIT_FROM_LOG_DOWN = {"sqlite": [], "postgresql": [_PG_FUNCTIONS[2]]}
+PERMIT_FROM_LOG_DOWN = {"sqlite": [], "postgresql": [_PERMIT_FROM_ROW]}
