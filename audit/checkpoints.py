@@ -14,16 +14,20 @@ from __future__ import annotations
 import base64
 import json
 import logging
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.mail import EmailMessage
-from django.db import IntegrityError, connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
-from audit import keys
+from audit import keys, triggers
 from audit.actions import Action
 from audit.chain import GENESIS_HASH, format_time
 from audit.models import ChainHead, Checkpoint, CheckpointDelivery
@@ -54,7 +58,7 @@ def checkpoint_sign(*, actor: Any = SYSTEM, now: datetime | None = None) -> Chec
     """
     _one_signer_at_a_time()
     head = ChainHead.objects.filter(pk=1).first() or ChainHead(seq=0, hash=GENESIS_HASH)
-    previous = Checkpoint.objects.order_by("-seq").first()
+    previous = last_trusted()
     key = keys.signing_key()
     made_at = now or timezone.now()
     kid = keys.key_id(key.public_key())
@@ -92,20 +96,67 @@ def _one_signer_at_a_time() -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_SIGNER_LOCK])
 
 
-# An application-wide advisory lock key: "audit checkpoint signer".
-_SIGNER_LOCK = 0x61756469_74636b70
+# An application-wide advisory lock key: "audit checkpoint signer". The checkpoint insert
+# guard takes it too (audit/triggers.py).
+_SIGNER_LOCK = triggers.SIGNER_LOCK
+
+
+def checkpoint_trusted(checkpoint: Checkpoint,
+                       public_keys: dict[str, Ed25519PublicKey] | None = None) -> bool:
+    """Whether a stored checkpoint is one this log signed: its signature verifies with a
+    published key over its body, and the body says what the row says. The application's
+    role may insert rows (the insert guard keeps them in order and on the log, but cannot
+    check a signature), so nothing that decides or sends checkpoints trusts a row before
+    this; a malformed one is simply not trusted."""
+    trusted = public_keys if public_keys is not None else keys.published_keys()
+    try:
+        body = json.loads(checkpoint.body)
+        trusted[checkpoint.key_id].verify(
+            base64.b64decode(checkpoint.signature, validate=True), checkpoint.body.encode())
+        return bool(body["seq"] == checkpoint.seq and body["head_hash"] == checkpoint.head_hash
+                    and body["made_at"] == format_time(checkpoint.made_at)
+                    and body["key_id"] == checkpoint.key_id)
+    except (InvalidSignature, KeyError, TypeError, ValueError):
+        return False
+
+
+def last_trusted(*, public_keys: dict[str, Ed25519PublicKey] | None = None
+                 ) -> Checkpoint | None:
+    """The newest checkpoint whose signature verifies; each newer one that does not is
+    logged and passed over."""
+    trusted = public_keys if public_keys is not None else keys.published_keys()
+    for checkpoint in _in_pages(Checkpoint.objects.all(), newest_first=True):
+        if checkpoint_trusted(checkpoint, trusted):
+            return checkpoint
+        log.error("checkpoint #%s (row %s) is not signed by this log's key: ignored",
+                  checkpoint.seq, checkpoint.pk)
+    return None
+
+
+def _in_pages(rows: QuerySet[Checkpoint], *, newest_first: bool,
+              size: int = 100) -> Iterator[Checkpoint]:
+    # Page by seq (keyset): rows that are passed over never pile up in memory.
+    bound: int | None = None
+    while True:
+        page = rows if bound is None else rows.filter(
+            **{"seq__lt" if newest_first else "seq__gt": bound})
+        found = list(page.order_by("-seq" if newest_first else "seq")[:size])
+        yield from found
+        if len(found) < size:
+            return
+        bound = found[-1].seq
 
 
 def checkpoint_is_due(*, now: datetime) -> bool:
-    """Whether the newest checkpoint is older than the interval, or that many events
-    behind the head (its own ``audit.checkpoint_signed`` event not counted)."""
-    last = Checkpoint.objects.order_by("-seq").values_list("seq", "made_at").first()
+    """Whether the newest trusted checkpoint is older than the interval, or that many
+    events behind the head (its own ``audit.checkpoint_signed`` event not counted)."""
+    last = last_trusted()
     if last is None:
         return True
     head_seq = ChainHead.objects.filter(pk=1).values_list("seq", flat=True).first() or 0
     every = timedelta(seconds=settings.AUDIT_CHECKPOINT_EVERY_SECONDS)
-    return (now - last[1] >= every
-            or head_seq - last[0] - 1 >= settings.AUDIT_CHECKPOINT_EVERY_EVENTS)
+    return (now - last.made_at >= every
+            or head_seq - last.seq - 1 >= settings.AUDIT_CHECKPOINT_EVERY_EVENTS)
 
 
 def checkpoint_due(*, now: datetime | None = None) -> Checkpoint | None:
@@ -114,11 +165,17 @@ def checkpoint_due(*, now: datetime | None = None) -> Checkpoint | None:
     now = now or timezone.now()
     made = None
     if checkpoint_is_due(now=now):
-        with transaction.atomic():
-            _one_signer_at_a_time()
-            # Again under the lock: another worker may have signed one meanwhile.
-            if checkpoint_is_due(now=now):
-                made = checkpoint_sign(now=now)
+        try:
+            with transaction.atomic():
+                _one_signer_at_a_time()
+                # Again under the lock: another worker may have signed one meanwhile.
+                if checkpoint_is_due(now=now):
+                    made = checkpoint_sign(now=now)
+        except DatabaseError:
+            # The insert guard refused it: a row someone else put in holds this head, or
+            # is dated ahead of us (at most a minute). The next tick tries again; what
+            # was signed before still goes out.
+            log.exception("checkpoint not signed; trying again on the next tick")
     checkpoint_deliver()
     return made
 
@@ -153,17 +210,27 @@ def _file_name(checkpoint: Checkpoint) -> str:
 
 
 def checkpoint_deliver(*, batch: int = DELIVERY_BATCH) -> int:
-    """Send every checkpoint that has not reached the committee's mail or the sink yet,
-    oldest first. A failure is logged and left for the next tick; nothing is lost, since
-    the checkpoint is already stored. Changes: adds a ``CheckpointDelivery`` per arrival.
-    Returns how many deliveries were made."""
+    """Send every trusted checkpoint that has not reached the committee's mail or the sink
+    yet, oldest first (one whose signature does not verify is logged and never sent). A
+    failure is logged and left for the next tick; nothing is lost, since the checkpoint is
+    already stored. Changes: adds a ``CheckpointDelivery`` per arrival. Returns how many
+    deliveries were made."""
     made = 0
     senders = {CheckpointDelivery.Channel.MAIL: _mail,
                CheckpointDelivery.Channel.SINK: _sink_write}
+    trusted = keys.published_keys()
     for channel, send in senders.items():
-        pending = (Checkpoint.objects.exclude(deliveries__channel=channel)
-                   .order_by("seq")[:batch])
+        pending = _in_pages(Checkpoint.objects.exclude(deliveries__channel=channel),
+                            newest_first=False, size=batch)
+        sent = 0
         for checkpoint in pending:
+            if not checkpoint_trusted(checkpoint, trusted):
+                log.error("checkpoint #%s (row %s) is not signed by this log's key: not "
+                          "delivered", checkpoint.seq, checkpoint.pk)
+                continue
+            if sent >= batch:
+                break
+            sent += 1
             content = (json.dumps(checkpoint_document(checkpoint), indent=2, sort_keys=True)
                        + "\n").encode()
             try:

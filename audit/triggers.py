@@ -158,3 +158,91 @@ def operation(up: dict[str, list[str]], down: dict[str, list[str]]) -> Any:
         return apply
 
     return migrations.RunPython(run(up), run(down))
+
+
+# --- Checkpoints name the log's head, in order (migration 0009) -----------------------------
+#
+# A checkpoint row is what the beat trusts to decide when the next is due, and what the
+# purge permit (complaints/guard.py) trusts to prove an event is a year old. So a row must
+# name an event of the log by its hash (or the empty log: seq 0 and the genesis hash),
+# never go back (seq and made_at at least the last checkpoint's), and never claim a time
+# the database's clock has not reached (made_at at most a minute ahead of it). Nor may the
+# first one be back-dated (at most a minute behind). An inserted row can then only ever
+# say "this event existed by now": never that an event is older than it is. Its signature
+# the database cannot check; audit.checkpoints trusts only rows whose signature verifies.
+#
+# SQLite has no roles, so nobody there is kept from the file; its trigger checks the order
+# and the head as here, but allows a day ahead of the clock (tests sign checkpoints at
+# chosen times) and does not bound the first one from below.
+
+CHECKPOINT_INSERT_MESSAGE = "audit checkpoint refused"
+# The advisory lock every signer takes (audit.checkpoints._SIGNER_LOCK): an insert waits
+# for any other signer, so "the last checkpoint" is the committed one.
+SIGNER_LOCK = 0x61756469_74636b70
+GENESIS = "0" * 64
+CLOCK_TOLERANCE = "1 minute"
+SQLITE_CLOCK_TOLERANCE = "+1 day"
+
+
+def _checkpoint_insert_sqlite() -> list[str]:
+    checkpoint = CHECKPOINT_TABLES[0]
+    names_event = (f"(NEW.seq = 0 AND NEW.head_hash = '{GENESIS}') OR EXISTS (SELECT 1 FROM "  # noqa: S608
+                   f"{TABLE} WHERE seq = NEW.seq AND hash = NEW.head_hash)")
+    goes_back = (f"EXISTS (SELECT 1 FROM {checkpoint} WHERE seq > NEW.seq "  # noqa: S608
+                 f"OR julianday(made_at) > julianday(NEW.made_at))")
+    return [
+        f"CREATE TRIGGER IF NOT EXISTS {checkpoint}_insert_guard BEFORE INSERT ON {checkpoint} "
+        f"WHEN NOT ({names_event}) OR {goes_back} OR julianday(NEW.made_at) IS NULL "
+        f"OR julianday(NEW.made_at) > julianday('now', '{SQLITE_CLOCK_TOLERANCE}') "
+        f"BEGIN SELECT RAISE(ABORT, '{CHECKPOINT_INSERT_MESSAGE}: it must name an event of "
+        f"the log, come after the last checkpoint and not be dated ahead'); END",
+    ]
+
+
+def _checkpoint_insert_postgresql() -> list[str]:
+    checkpoint = CHECKPOINT_TABLES[0]
+    return [
+        f"""
+        CREATE OR REPLACE FUNCTION audit_checkpoint_insert_guard() RETURNS trigger
+        LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+        DECLARE
+            v_seq bigint;
+            v_made_at timestamptz;
+        BEGIN
+            PERFORM pg_catalog.pg_advisory_xact_lock({SIGNER_LOCK});
+            IF NOT ((NEW.seq = 0 AND NEW.head_hash = '{GENESIS}') OR EXISTS (
+                    SELECT 1 FROM {TABLE} AS e
+                    WHERE e.seq = NEW.seq AND e.hash = NEW.head_hash)) THEN
+                RAISE EXCEPTION USING MESSAGE = '{CHECKPOINT_INSERT_MESSAGE}: #' || NEW.seq
+                    || ' does not name an event of the log by its hash',
+                    ERRCODE = 'insufficient_privilege';
+            END IF;
+            SELECT max(k.seq), max(k.made_at) INTO v_seq, v_made_at FROM {checkpoint} AS k;
+            IF NEW.seq < v_seq OR NEW.made_at < v_made_at THEN
+                RAISE EXCEPTION USING MESSAGE = '{CHECKPOINT_INSERT_MESSAGE}: it comes before '
+                    || 'the last checkpoint', ERRCODE = 'insufficient_privilege';
+            END IF;
+            IF NEW.made_at > pg_catalog.clock_timestamp() + interval '{CLOCK_TOLERANCE}'
+                    OR (v_seq IS NULL
+                        AND NEW.made_at < pg_catalog.now() - interval '{CLOCK_TOLERANCE}') THEN
+                RAISE EXCEPTION USING MESSAGE = '{CHECKPOINT_INSERT_MESSAGE}: made_at is not '
+                    || 'the database''s time', ERRCODE = 'insufficient_privilege';
+            END IF;
+            RETURN NEW;
+        END
+        $$
+        """,  # noqa: S608
+        f"CREATE OR REPLACE TRIGGER {checkpoint}_insert_guard BEFORE INSERT ON {checkpoint} "
+        f"FOR EACH ROW EXECUTE FUNCTION audit_checkpoint_insert_guard()",
+    ]
+
+
+CHECKPOINT_INSERT_UP = {"sqlite": _checkpoint_insert_sqlite(),
+                        "postgresql": _checkpoint_insert_postgresql()}
+CHECKPOINT_INSERT_DOWN = {
+    "sqlite": [f"DROP TRIGGER IF EXISTS {CHECKPOINT_TABLES[0]}_insert_guard"],
+    "postgresql": [
+        f"DROP TRIGGER IF EXISTS {CHECKPOINT_TABLES[0]}_insert_guard ON {CHECKPOINT_TABLES[0]}",
+        "DROP FUNCTION IF EXISTS audit_checkpoint_insert_guard()",
+    ],
+}

@@ -8,10 +8,11 @@ removal approved by two people marks the row, ``removed_at``), so a deleted conf
 could only be someone hiding a case from its rules.
 
 On PostgreSQL a permit comes only from ``complaint_purge_permit(complaint_id)``, a
-SECURITY DEFINER function owned by the migrating role. It checks that the case ended
-(closed, dismissed, withdrawn) at least 365 days ago by the database's clock, the least
-retention the product allows, and writes to ``complaints_purgepermit``, a table the
-application's role gets no right on at all (``manage.py audit_db_roles``). TRUNCATE is
+SECURITY DEFINER function owned by the migrating role. It checks on the log, not on the
+complaint row the application may update, that the case ended (closed, dismissed,
+withdrawn) at least 365 days ago, the least retention the product allows, proved by a
+signed checkpoint (migration 0015, below), and writes to ``complaints_purgepermit``, a
+table the application's role may only read (``manage.py audit_db_roles``). TRUNCATE is
 refused on every guarded table. Getting past this needs the owner's or a superuser's
 rights, as for the audit log.
 
@@ -60,6 +61,26 @@ def _sqlite() -> list[str]:
     return out
 
 
+# Migration 0014's permit, which trusted the row; replaced by _PERMIT_FROM_LOG (0015).
+_PERMIT_FROM_ROW = f"""
+    CREATE OR REPLACE FUNCTION complaint_purge_permit(p_complaint_id bigint) RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+    BEGIN
+        PERFORM 1 FROM {COMPLAINT} AS c WHERE c.id = p_complaint_id
+            AND c.state IN ({_ENDED})
+            AND c.ended_at <= pg_catalog.now() - interval '{RETENTION_FLOOR_DAYS} days';
+        IF NOT FOUND THEN
+            RAISE EXCEPTION USING MESSAGE = 'complaint ' || p_complaint_id
+                || ' may not be purged: it did not end {RETENTION_FLOOR_DAYS} days ago',
+                ERRCODE = 'insufficient_privilege';
+        END IF;
+        INSERT INTO {PERMIT} (complaint_id, permitted_at)
+            VALUES (p_complaint_id, pg_catalog.now())
+            ON CONFLICT (complaint_id) DO NOTHING;
+    END
+    $$
+    """  # noqa: S608
+
 _PG_FUNCTIONS = [
     f"""
     CREATE OR REPLACE FUNCTION complaint_refuse_delete() RETURNS trigger
@@ -70,7 +91,7 @@ _PG_FUNCTIONS = [
     END
     $$
     """,
-    # SECURITY DEFINER: the application's role may not read the permit table itself.
+    # SECURITY DEFINER: the check runs as the owner, whatever the caller's rights.
     f"""
     CREATE OR REPLACE FUNCTION complaint_part_delete_guard() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
@@ -91,24 +112,7 @@ _PG_FUNCTIONS = [
     END
     $$
     """,  # noqa: S608
-    f"""
-    CREATE OR REPLACE FUNCTION complaint_purge_permit(p_complaint_id bigint) RETURNS void
-    LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
-    BEGIN
-        PERFORM 1 FROM {COMPLAINT} AS c WHERE c.id = p_complaint_id
-            AND c.state IN ({_ENDED})
-            AND c.ended_at <= pg_catalog.now() - interval '{RETENTION_FLOOR_DAYS} days';
-        IF NOT FOUND THEN
-            RAISE EXCEPTION USING MESSAGE = 'complaint ' || p_complaint_id
-                || ' may not be purged: it did not end {RETENTION_FLOOR_DAYS} days ago',
-                ERRCODE = 'insufficient_privilege';
-        END IF;
-        INSERT INTO {PERMIT} (complaint_id, permitted_at)
-            VALUES (p_complaint_id, pg_catalog.now())
-            ON CONFLICT (complaint_id) DO NOTHING;
-    END
-    $$
-    """,  # noqa: S608
+    _PERMIT_FROM_ROW,
     # Nobody but the owner may write permits: not even through the public grant.
     f"REVOKE ALL ON {PERMIT} FROM PUBLIC",
 ]
@@ -150,3 +154,62 @@ def statements(direction: dict[str, list[str]], vendor: str) -> list[str]:
     if vendor not in direction:
         raise RuntimeError(f"no delete guard for {vendor}: complaints must not run unprotected")
     return direction[vendor]
+
+
+# --- The permit rests on the log (migration 0015) -------------------------------------------
+#
+# The complaint row is the application's to update, so a permit that trusted its state and
+# ended_at could be had for an open case by anyone holding the application's role. The
+# log cannot be rewritten by that role, so the permit asks it instead: the complaint's last
+# event with a to_state must be an ended state, and that event must be provably a year
+# old. audit_append lets its caller choose occurred_at, so a time alone proves nothing for
+# an event appended now; what proves an event's age is a signed checkpoint covering it
+# (checkpoint.seq >= event.seq) made at least a year ago, and checkpoints cannot be
+# back-dated (audit/triggers.py, the insert guard). An event written before the first
+# checkpoint existed (seq at most the first checkpoint's) is history the append-only log
+# cannot have gained since, so its own occurred_at counts; so does every event while no
+# checkpoint exists at all, which leaves a window until the beat signs the first one
+# (its first tick, within a minute of the upgrade; at most an hour).
+
+AUDIT_EVENT = "audit_auditevent"
+CHECKPOINT = "audit_checkpoint"
+
+_PERMIT_FROM_LOG = f"""
+    CREATE OR REPLACE FUNCTION complaint_purge_permit(p_complaint_id bigint) RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+    DECLARE
+        v_reference text;
+        v_seq bigint;
+        v_state text;
+        v_at timestamptz;
+        v_floor timestamptz := pg_catalog.now() - interval '{RETENTION_FLOOR_DAYS} days';
+    BEGIN
+        SELECT c.reference INTO v_reference FROM {COMPLAINT} AS c
+            WHERE c.id = p_complaint_id AND c.state IN ({_ENDED});
+        IF v_reference IS NOT NULL THEN
+            SELECT e.seq, e.to_state, e.occurred_at INTO v_seq, v_state, v_at
+                FROM {AUDIT_EVENT} AS e
+                WHERE e.target_type = 'complaint' AND e.target_id = v_reference
+                  AND e.to_state <> ''
+                ORDER BY e.seq DESC LIMIT 1;
+        END IF;
+        IF v_seq IS NULL OR v_state NOT IN ({_ENDED}) OR NOT (
+            EXISTS (SELECT 1 FROM {CHECKPOINT} AS k
+                    WHERE k.seq >= v_seq AND k.made_at <= v_floor)
+            OR (v_at <= v_floor
+                AND NOT EXISTS (SELECT 1 FROM {CHECKPOINT} AS k WHERE k.seq < v_seq)))
+        THEN
+            RAISE EXCEPTION USING MESSAGE = 'complaint ' || p_complaint_id
+                || ' may not be purged: the log does not show it ended {RETENTION_FLOOR_DAYS}'
+                || ' days ago', ERRCODE = 'insufficient_privilege';
+        END IF;
+        INSERT INTO {PERMIT} (complaint_id, permitted_at)
+            VALUES (p_complaint_id, pg_catalog.now())
+            ON CONFLICT (complaint_id) DO NOTHING;
+    END
+    $$
+    """  # noqa: S608
+
+# On SQLite the purge writes its own permits (no roles): nothing to change there.
+PERMIT_FROM_LOG_UP = {"sqlite": [], "postgresql": [_PERMIT_FROM_LOG]}
+PERMIT_FROM_LOG_DOWN = {"sqlite": [], "postgresql": [_PERMIT_FROM_ROW]}

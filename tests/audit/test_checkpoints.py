@@ -303,3 +303,63 @@ def test_the_beat_ticks_every_minute_and_the_task_calls_the_service() -> None:
     append(1)
     assert tasks.audit_checkpoint_tick() == 1
     assert tasks.audit_checkpoint_tick() is None
+
+
+# --- Rows put into the table by hand -----------------------------------------------------------
+
+INSERT = ("INSERT INTO audit_checkpoint (seq, head_hash, made_at, previous_seq, previous_hash,"
+          " key_id, body, signature) VALUES (%s, %s, %s, NULL, '', %s, %s, %s)")
+
+
+def event_hash_at(seq: int) -> str:
+    return AuditEvent.objects.get(seq=seq).hash
+
+
+@pytest.mark.parametrize("forged", ["no such event", "another hash", "below the last",
+                                    "before the last", "far in the future"])
+def test_a_checkpoint_row_must_name_the_log_and_come_in_order(forged: str) -> None:
+    append(3)
+    made = checkpoints.checkpoint_due()
+    assert made is not None
+    append(2)
+    head = ChainHead.objects.get()
+    seq, digest, when = head.seq, head.hash, timezone.now()
+    if forged == "no such event":
+        seq = 999_999_999
+    elif forged == "another hash":
+        digest = "f" * 64
+    elif forged == "below the last":
+        seq, digest = 1, event_hash_at(1)
+    elif forged == "before the last":
+        when = made.made_at - timedelta(seconds=1)
+    else:
+        when = timezone.now().replace(year=2999)
+    with pytest.raises(DatabaseError, match="checkpoint refused"), transaction.atomic():
+        raw(INSERT, [seq, digest, when, "k", "{}", "x"])
+    assert list(Checkpoint.objects.all()) == [made]
+
+
+@pytest.mark.parametrize("body", ["malformed", "replayed"])
+def test_a_row_not_signed_by_the_log_neither_stops_checkpoints_nor_is_sent(
+        settings: Any, body: str, sink: Path, caplog: pytest.LogCaptureFixture) -> None:
+    settings.AUDIT_CHECKPOINT_EVERY_SECONDS = 3600
+    now = timezone.now()
+    append(3)
+    first = checkpoints.checkpoint_due(now=now)
+    assert first is not None
+    append(2)
+    head = ChainHead.objects.get()
+    # In order and naming the head, so the guard lets it in; dated when the next is due.
+    text, signature, kid = (("{}", "x", "k") if body == "malformed"
+                            else (first.body, first.signature, first.key_id))
+    raw(INSERT, [head.seq, head.hash, now + timedelta(hours=2), kid, text, signature])
+    append(1)
+
+    made = checkpoints.checkpoint_due(now=now + timedelta(hours=2))
+
+    assert made is not None and made.previous_seq == first.seq
+    forged = Checkpoint.objects.get(seq=head.seq)
+    assert not forged.deliveries.exists()
+    assert {p.name for p in sink.iterdir()} == {
+        checkpoints._file_name(first), checkpoints._file_name(made)}
+    assert "is not signed by this log's key" in caplog.text

@@ -9,7 +9,7 @@ import pytest
 from django.utils import timezone
 
 from audit import services
-from complaints.models import Complaint, PurgePermit
+from complaints.models import Complaint, Conflict, PurgePermit
 from complaints.services import complaint_submit
 from tests.api.conftest import Api
 from tests.audit.test_log import raw, run_verify
@@ -119,3 +119,68 @@ def test_the_scheduled_verification_puts_incompleteness_on_the_record(
     assert json.loads(last.payload)["complete"] is False
     assert slipped_in.reference not in last.payload
     assert "audit log incomplete" in caplog.text and slipped_in.reference in caplog.text
+
+
+# --- What the application's role may still write, caught against the log ------------------
+# The role must UPDATE complaints, conflicts and deadlines; the log it cannot rewrite says
+# what the services did, so a write behind their back shows.
+
+def test_a_state_written_behind_the_services_is_reported(compliance: Any) -> None:
+    one, tampered = file(2)
+    raw("UPDATE complaints_complaint SET state = 'closed', ended_at = %s WHERE id = %s",
+        [timezone.now(), tampered.pk])
+
+    result = services.verify()
+
+    assert result.intact is True and result.complete is False
+    assert result.missing == (f"complaint {tampered.reference} is not in the state its last "
+                              "event left it in",)
+    assert run_verify()[0] == 1
+
+
+def test_a_conflict_lifted_behind_the_services_is_reported(
+        filed: Any, compliance: Any, officer_on_chain: Any) -> None:
+    lifted = Conflict.objects.get(complaint=filed, source=Conflict.Source.CHAIN,
+                                  user=None, person__user=officer_on_chain)
+    raw("UPDATE complaints_conflict SET removed_at = %s WHERE id = %s",
+        [timezone.now(), lifted.pk])
+
+    assert services.verify().missing == (
+        f"complaint {filed.reference} has a conflict marked removed without an approved "
+        "removal (complaint.conflict_removal_approved)",)
+
+
+def test_a_conflict_removed_by_two_people_is_complete(filed: Any, compliance: Any,
+                                                      audit_committee: Any,
+                                                      hr_reviewer: Any) -> None:
+    from complaints.services.conflicts import (
+        complaint_declare_conflict,
+        conflict_removal_decide,
+        conflict_removal_request,
+    )
+
+    complaint_declare_conflict(complaint=filed, actor=hr_reviewer)
+    declared = Conflict.objects.get(complaint=filed, source=Conflict.Source.DECLARED)
+    removal = conflict_removal_request(complaint=filed, conflict_id=declared.pk,
+                                       actor=compliance, reason="Declared by mistake")
+    conflict_removal_decide(complaint=filed, removal_id=removal.pk, actor=audit_committee,
+                            approve=True)
+
+    assert Conflict.objects.get(pk=declared.pk).removed_at is not None
+    assert services.verify().missing == ()
+
+
+def test_a_deadline_moved_out_behind_the_services_is_reported() -> None:
+    from escalation.models import Deadline
+
+    one, buried = file(2)
+    running = Deadline.objects.filter(complaint=buried, closed_at=None)
+    assert running.exists()
+    raw("UPDATE escalation_deadline SET due_at = '2999-01-01 00:00:00' WHERE complaint_id = %s",
+        [buried.pk])
+    raw("UPDATE complaints_complaint SET next_due_at = '2999-01-01 00:00:00' WHERE id = %s",
+        [buried.pk])
+
+    assert services.verify().missing == (
+        f"complaint {buried.reference} has a running deadline due further out than any "
+        "clock allows",)

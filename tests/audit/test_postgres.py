@@ -11,16 +11,22 @@ from typing import Any
 
 import psycopg
 import pytest
-from django.db import connection, connections
+import time_machine
+from django.db import connection, connections, transaction
 from django.utils import timezone
 
-from audit import checkpoints, services
+from audit import checkpoints, services, tasks
 from audit.management.commands.audit_db_roles import app_role_sql
 from audit.models import AuditEvent, Checkpoint
 from complaints import roles
 from complaints.errors import TransitionNotAllowed
 from complaints.models import Complaint, Conflict, Message, PurgePermit
-from complaints.services import complaint_acknowledge, complaint_submit
+from complaints.services import (
+    complaint_acknowledge,
+    complaint_approve_dismissal,
+    complaint_propose_dismissal,
+    complaint_submit,
+)
 from complaints.services.retention import retention_purge
 from escalation.models import Deadline
 from tests.factories import ComplaintFactory, UserFactory
@@ -185,7 +191,8 @@ def case_with_parts(app_role: Any) -> Complaint:
     "TRUNCATE complaints_message",
     "INSERT INTO complaints_purgepermit (complaint_id, permitted_at)"
     " SELECT id, now() FROM complaints_complaint",
-    "SELECT count(*) FROM complaints_purgepermit",
+    "UPDATE complaints_purgepermit SET permitted_at = now()",
+    "DELETE FROM complaints_purgepermit",
     "SELECT complaint_purge_permit(id) FROM complaints_complaint",
     "ALTER TABLE complaints_message DISABLE TRIGGER ALL",
     "DROP TRIGGER complaints_message_purge_only ON complaints_message",
@@ -201,31 +208,184 @@ def test_the_production_role_cannot_delete_a_complaint_or_its_parts(
     assert Deadline.objects.filter(complaint=case_with_parts).exists()
 
 
-def test_the_purge_works_as_the_production_role(app_role: Any,
-                                                case_with_parts: Complaint) -> None:
-    Complaint.objects.filter(pk=case_with_parts.pk).update(
-        state="closed", ended_at=timezone.now() - timedelta(days=5 * 365))
+def test_the_production_role_reads_the_permits(app_role: Any,
+                                               case_with_parts: Complaint) -> None:
+    # The verification reports a permit without its purge event: it must read them.
+    assert app_role.execute("SELECT count(*) FROM complaints_purgepermit").fetchone() == (0,)
+
+
+# A case's end is proved by the log (complaints/guard.py): the purge's cases are closed
+# through the services, years ago by the application's clock, as they really would be.
+YEARS_AGO = timedelta(days=5 * 365)
+
+
+def dismissed_at(when: Any) -> Complaint:
+    """A case with parts, filed and dismissed through the services at ``when``."""
+    reviewer = UserFactory(username=f"rev{when:%Y%m%d%H%M%S%f}", roles=[roles.HR_REVIEWER])
+    lead = UserFactory(username=f"lead{when:%Y%m%d%H%M%S%f}", roles=[roles.HR_LEAD])
+    with time_machine.travel(when, tick=True):
+        complaint = complaint_submit(reporter=None, category="bullying", summary="Shouting",
+                                     narrative="He shouts.").complaint
+        Message.objects.create(complaint=complaint, from_reporter=True, body="hi",
+                               created_at=timezone.now())
+        Conflict.objects.create(complaint=complaint, user=UserFactory(),
+                                source=Conflict.Source.DECLARED, created_at=timezone.now())
+        complaint_acknowledge(complaint=complaint, actor=reviewer)
+        complaint_propose_dismissal(complaint=complaint, actor=reviewer, reason="Not conduct")
+        return complaint_approve_dismissal(complaint=complaint, actor=lead)
+
+
+def signed_at(when: Any) -> Checkpoint:
+    """A checkpoint of the head as the beat made it at ``when``: past the insert guard, as
+    only the owner could (the guard refuses any time but the database's own)."""
+    with connection.cursor() as cursor:
+        cursor.execute("ALTER TABLE audit_checkpoint DISABLE TRIGGER audit_checkpoint_insert_guard")
+    try:
+        return checkpoints.checkpoint_sign(now=when)
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("ALTER TABLE audit_checkpoint ENABLE TRIGGER "
+                           "audit_checkpoint_insert_guard")
+
+
+def purged(complaint: Complaint) -> bool:
+    return Complaint.objects.get(pk=complaint.pk).purged_at is not None
+
+
+def test_the_purge_works_as_the_production_role(app_role: Any) -> None:
+    case = dismissed_at(timezone.now() - YEARS_AGO)
+    checkpoints.checkpoint_due()  # the first checkpoint: the case's end was before it
 
     with as_role(ROLE):
         assert retention_purge() == 1
 
     assert not Message.objects.exists() and not Conflict.objects.exists()
-    assert Complaint.objects.get(pk=case_with_parts.pk).purged_at is not None
-    assert PurgePermit.objects.filter(complaint=case_with_parts).exists()
+    assert purged(case)
+    assert PurgePermit.objects.filter(complaint=case).exists()
     assert AuditEvent.objects.filter(action="complaint.purged").count() == 1
+    assert services.verify().complete
 
 
-def test_no_setting_lets_the_purge_in_before_a_year(app_role: Any, settings: Any,
-                                                    case_with_parts: Complaint) -> None:
+@pytest.mark.parametrize(("checkpoint_age", "permitted"), [(timedelta(days=2 * 365), True),
+                                                            (timedelta(days=100), False)])
+def test_after_the_first_checkpoint_an_end_counts_once_a_year_old_checkpoint_covers_it(
+        app_role: Any, checkpoint_age: timedelta, permitted: bool) -> None:
+    now = timezone.now()
+    dismissed_at(now - YEARS_AGO)
+    signed_at(now - YEARS_AGO)
+    # Its time alone (three years ago) proves nothing: audit_append takes the caller's.
+    case = dismissed_at(now - timedelta(days=3 * 365))
+    signed_at(now - checkpoint_age)
+
+    with as_role(ROLE):
+        retention_purge()
+
+    assert purged(case) is permitted
+    assert Message.objects.filter(complaint=case).exists() is not permitted
+
+
+def test_no_setting_lets_the_purge_in_before_a_year(app_role: Any, settings: Any) -> None:
     settings.RETENTION_DAYS = 30  # a mistake, or a hand on the settings
-    Complaint.objects.filter(pk=case_with_parts.pk).update(
-        state="closed", ended_at=timezone.now() - timedelta(days=100))
+    case = dismissed_at(timezone.now() - timedelta(days=100))
 
     with as_role(ROLE):
         assert retention_purge() == 0
 
-    assert Message.objects.filter(complaint=case_with_parts).exists()
-    assert Complaint.objects.get(pk=case_with_parts.pk).purged_at is None
+    assert Message.objects.filter(complaint=case).exists()
+    assert not purged(case)
+
+
+def test_the_production_role_cannot_fake_an_end_to_wipe_an_open_case(
+        app_role: Any, case_with_parts: Complaint) -> None:
+    complaint = case_with_parts
+    checkpoints.checkpoint_due()  # the beat's first tick, long before the attack
+    app_role.execute("UPDATE complaints_complaint SET state = 'closed', "
+                     "ended_at = now() - interval '400 days' WHERE id = %s", [complaint.pk])
+    with pytest.raises(psycopg.errors.InsufficientPrivilege, match="may not be purged"):
+        app_role.execute("SELECT complaint_purge_permit(%s)", [complaint.pk])
+    # Nor with a closing event of its own, dated back: no checkpoint a year old covers it.
+    app_role.execute("SELECT audit_append(now() - interval '400 days', 'system', '', "
+                     "'complaint.closed', 'complaint', %s, 'submitted', 'closed', '{}')",
+                     [complaint.reference])
+    with pytest.raises(psycopg.errors.InsufficientPrivilege, match="may not be purged"):
+        app_role.execute("SELECT complaint_purge_permit(%s)", [complaint.pk])
+    # Nor with a checkpoint dated back to cover it.
+    with pytest.raises(psycopg.errors.InsufficientPrivilege, match="checkpoint refused"):
+        app_role.execute(
+            "INSERT INTO audit_checkpoint (seq, head_hash, made_at, previous_seq, previous_hash,"
+            " key_id, body, signature) SELECT seq, hash, now() - interval '400 days', NULL, '',"
+            " 'k', '{}', 'x' FROM audit_auditevent ORDER BY seq DESC LIMIT 1")
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+        app_role.execute("DELETE FROM complaints_message WHERE complaint_id = %s",
+                         [complaint.pk])
+    assert Message.objects.filter(complaint=complaint).exists()
+    assert not PurgePermit.objects.exists()
+
+
+@pytest.mark.parametrize("values", [
+    "999999999, 'x', '2999-01-01'",  # no such event, and from the future
+    "(SELECT max(seq) FROM audit_auditevent), 'x', now()",  # not the event's hash
+    "(SELECT max(seq) FROM audit_auditevent),"
+    " (SELECT hash FROM audit_auditevent ORDER BY seq DESC LIMIT 1), now() + interval '1 day'",
+    "1, (SELECT hash FROM audit_auditevent WHERE seq = 1), now()",  # below the last one
+])
+def test_the_production_role_cannot_forge_a_checkpoint_out_of_order(
+        app_role: Any, values: str) -> None:
+    with transaction.atomic():
+        for _ in range(3):
+            services.record(action="audit.chain_verified", actor=services.SYSTEM)
+    with as_role(ROLE):
+        made = checkpoints.checkpoint_due()
+    assert made is not None
+    with transaction.atomic():
+        services.record(action="audit.chain_verified", actor=services.SYSTEM)
+    with pytest.raises(psycopg.errors.InsufficientPrivilege, match="checkpoint refused"):
+        app_role.execute("INSERT INTO audit_checkpoint (seq, head_hash, made_at, previous_seq,"
+                         " previous_hash, key_id, body, signature) VALUES"
+                         f" ({values}, NULL, '', 'k', '{{}}', 'x')")
+    assert list(Checkpoint.objects.values_list("pk", flat=True)) == [made.pk]
+
+
+def test_a_row_the_production_role_slips_in_stops_no_checkpoint(app_role: Any,
+                                                                settings: Any) -> None:
+    settings.AUDIT_CHECKPOINT_EVERY_SECONDS = 3600
+    with as_role(ROLE):
+        first = checkpoints.checkpoint_due()
+    assert first is not None
+    with transaction.atomic():
+        services.record(action="audit.chain_verified", actor=services.SYSTEM)
+    # At the head, by its hash, dated now: the guard lets it in; it is not signed.
+    app_role.execute("INSERT INTO audit_checkpoint (seq, head_hash, made_at, previous_seq,"
+                     " previous_hash, key_id, body, signature) SELECT seq, hash, now(), NULL,"
+                     " '', 'k', '{}', 'x' FROM audit_auditevent ORDER BY seq DESC LIMIT 1")
+    settings.AUDIT_CHECKPOINT_EVERY_EVENTS = 1
+    with transaction.atomic():
+        services.record(action="audit.chain_verified", actor=services.SYSTEM)
+
+    with as_role(ROLE):
+        made = checkpoints.checkpoint_due()
+
+    assert made is not None and made.previous_seq == first.seq
+    forged = Checkpoint.objects.get(key_id="k")
+    assert not forged.deliveries.exists() and made.deliveries.exists()
+
+
+def test_the_verification_runs_as_the_production_role(app_role: Any,
+                                                      case_with_parts: Complaint) -> None:
+    from tests.api.conftest import Api
+    from tests.audit.test_log import run_verify
+
+    officer = UserFactory(username="officer", roles=[roles.COMPLIANCE_OFFICER])
+    with as_role(ROLE):
+        result = services.verify()
+        code, out, err = run_verify()
+        body = Api().as_user(officer).get("audit/verify/").json()
+        scheduled = tasks.audit_verify_chain()
+
+    assert (result.intact, result.complete, result.missing) == (True, True, ())
+    assert (code, err) == (0, "") and out.startswith("intact")
+    assert (body["intact"], body["complete"]) == (True, True)
+    assert scheduled["intact"] is True
 
 
 @pytest.mark.parametrize("sql", [

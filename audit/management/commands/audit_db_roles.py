@@ -13,8 +13,9 @@ ROLE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 # Named, not imported (the audit app imports no other app of ours): the complaints app's
 # purge permits (complaints/guard.py), which only the SECURITY DEFINER function
-# complaint_purge_permit may write, and the application's role may not even read.
-NO_GRANTS = ("complaints_purgepermit",)
+# complaint_purge_permit may write. The application's role may read them: the
+# verification (complaints/completeness.py) reports a permit without its purge event.
+READ_ONLY = ("complaints_purgepermit",)
 NO_GRANT_SEQUENCES = ("complaints_purgepermit_id_seq",)
 PURGE_PERMIT_FUNCTION = "complaint_purge_permit(bigint)"
 
@@ -26,9 +27,10 @@ def app_role_sql(role: str, database: str) -> list[str]:
     triggers nor set session_replication_role. It may only read the audit tables: it
     appends through the SECURITY DEFINER functions audit_append and audit_append_many,
     which run as the owner and only append. The triggers are a second wall behind that.
-    Checkpoints it may add, never change or remove. It gets no right at all on the
-    purge permits: it asks complaint_purge_permit for one, which checks the case may be
-    purged, and the delete triggers on complaints and their parts look for it.
+    Checkpoints it may add (in order, naming the log's head: their insert guard), never
+    change or remove. The purge permits it may only read: it asks complaint_purge_permit
+    for one, which checks on the log that the case may be purged, and the delete triggers
+    on complaints and their parts look for it.
     """
     return [
         f'GRANT CONNECT ON DATABASE "{database}" TO {role}',
@@ -41,7 +43,8 @@ def app_role_sql(role: str, database: str) -> list[str]:
         f"GRANT EXECUTE ON FUNCTION audit_append_many(timestamptz, text[], text[], text[], "
         f"text[], text[], text[], text[], text[]) TO {role}",
         f"REVOKE UPDATE, DELETE, TRUNCATE ON {', '.join(CHECKPOINT_TABLES)} FROM {role}",
-        f"REVOKE ALL ON {', '.join(NO_GRANTS)} FROM {role}",
+        f"REVOKE ALL ON {', '.join(READ_ONLY)} FROM {role}",
+        f"GRANT SELECT ON {', '.join(READ_ONLY)} TO {role}",
         f"REVOKE ALL ON SEQUENCE {', '.join(NO_GRANT_SEQUENCES)} FROM {role}",
         f"GRANT EXECUTE ON FUNCTION {PURGE_PERMIT_FUNCTION} TO {role}",
     ]
