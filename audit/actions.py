@@ -48,6 +48,9 @@ class Action(StrEnum):
     # Directory.
     DIRECTORY_IMPORTED = "directory.imported"
     DIRECTORY_ACCOUNT_LINKED = "directory.account_linked"
+    # A directory change refused because it would leave an open case with no unconflicted
+    # compliance officer or audit committee member (on each such case; ids only).
+    DIRECTORY_CHANGE_REFUSED = "directory.change_refused"
     # The log itself.
     AUDIT_CHECKPOINT_EXPORTED = "audit.checkpoint_exported"
     AUDIT_CHECKPOINT_SIGNED = "audit.checkpoint_signed"
