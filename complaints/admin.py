@@ -1,4 +1,4 @@
-"""The admin keeps accounts and roles (users and groups) and nothing else of ours.
+"""The admin keeps accounts and their roles (users) and nothing else of ours.
 
 No domain model is registered here: the admin applies no need-to-know, audits no read and
 runs no service, so a superuser above an accused person could list and edit every case in

@@ -1,6 +1,6 @@
 """Accounts: who holds which role is part of the record.
 
-Roles are granted in the Django admin (the only thing left there besides groups). Who may
+Roles are granted in the Django admin (the only thing left there). Who may
 see and handle cases follows from them, so a change made there is an audit event, written
 in the admin's own transaction.
 """
