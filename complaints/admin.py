@@ -52,7 +52,7 @@ _LINKED_BEFORE = "_account_linked_before"
 
 class AccountChangeForm(UserChangeForm):  # type: ignore[type-arg]
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        cleaned = super().clean() or {}
         groups = cleaned.get("groups")
         if groups is not None and roles_refused(
                 user=self.instance, roles_after={g.name for g in groups},

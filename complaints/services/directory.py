@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -150,7 +150,7 @@ def directory_import(*, text: str, actor: Any = audit.SYSTEM) -> ImportResult:
     return result
 
 
-def _import_rows(rows: dict[str, dict[str, str]], existing: dict[str, tuple[int, str | None]],
+def _import_rows(rows: dict[str, dict[str, str]], existing: Mapping[str, tuple[int, str | None]],
                  result: ImportResult, *, actor: Any) -> None:
     with transaction.atomic():
         current = Person.objects.in_bulk([pk for eid, (pk, _) in existing.items() if eid in rows])
