@@ -302,12 +302,12 @@ class _LadderWatch:
         account linked. None (at the cost of a query or two) when the change cannot cost a
         case its cover: a ladder holder becomes conflicted only by being put above a moved
         person or by having their account linked."""
-        ladder = ladder_people()
+        ladder = ladder_people() if moved else set()
+        newly_above = bool(ladder and ladder & _above(moved))
         linking_users = {user_id for _, user_id in linking}
-        if not (ladder & _above(moved) if ladder and moved else False) and not (
-                linking_users and get_user_model().objects.filter(
-                    pk__in=linking_users, is_active=True,
-                    groups__name__in=LADDER_ROLES).exists()):
+        newly_linked = bool(linking_users) and get_user_model().objects.filter(
+            pk__in=linking_users, is_active=True, groups__name__in=LADDER_ROLES).exists()
+        if not (newly_above or newly_linked):
             return None
         cases = set(Subject.objects.filter(person_id__in=_subtree(moved),
                                            complaint__state__in=OPEN_STATES)
