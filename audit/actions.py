@@ -48,6 +48,9 @@ class Action(StrEnum):
     # Directory.
     DIRECTORY_IMPORTED = "directory.imported"
     DIRECTORY_ACCOUNT_LINKED = "directory.account_linked"
+    # A directory change refused because it would leave an open case with no unconflicted
+    # compliance officer or audit committee member (on each such case; ids only).
+    DIRECTORY_CHANGE_REFUSED = "directory.change_refused"
     # The log itself.
     AUDIT_CHECKPOINT_EXPORTED = "audit.checkpoint_exported"
     AUDIT_CHECKPOINT_SIGNED = "audit.checkpoint_signed"
@@ -58,6 +61,12 @@ class Action(StrEnum):
     ACCOUNT_TWO_FACTOR_FAILED = "account.two_factor_failed"
     # Roles (groups), staff, superuser or active changed on an account (in the admin).
     ACCOUNT_ROLES_CHANGED = "account.roles_changed"
+    # In the admin: an account linked to its directory person by a save there (who did it,
+    # and the person's id: an account made in someone's name is on the record), a password
+    # set or disabled, the two-factor devices removed.
+    ACCOUNT_PERSON_LINKED = "account.person_linked"
+    ACCOUNT_PASSWORD_SET = "account.password_set"  # noqa: S105 (an action name)
+    ACCOUNT_TWO_FACTOR_RESET = "account.two_factor_reset"
     # Attachments and retention.
     ATTACHMENT_ADDED = "attachment.added"
     ATTACHMENT_DOWNLOADED = "attachment.downloaded"

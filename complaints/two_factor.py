@@ -168,6 +168,22 @@ def two_factor_verify(*, user: Any, token: str) -> TOTPDevice:
     return device
 
 
+def two_factor_reset(*, user: Any, actor: Any) -> int:
+    """Remove an account's two-factor devices, for someone who lost their phone: they set
+    up a new one at their next sign-in. The only way to touch another person's devices
+    (django-otp's own device admin, which let anyone add a device to anyone, is not
+    installed), so it is on the record.
+
+    Changes: deletes the account's TOTP devices. Audits ``account.two_factor_reset`` with
+    the account and how many devices went (ids only). Returns that number.
+    """
+    with transaction.atomic():
+        removed, _ = TOTPDevice.objects.filter(user=user).delete()
+        audit.record(action=Action.ACCOUNT_TWO_FACTOR_RESET, actor=actor,
+                     target=("user", str(user.pk)), payload={"devices": removed})
+    return removed
+
+
 def has_confirmed_device(user: Any) -> bool:
     return TOTPDevice.objects.filter(user=user, confirmed=True).exists()
 

@@ -45,10 +45,12 @@ from audit.chain import canonical_payload
 from audit.models import AuditEvent
 
 ID_LENGTH = 16
-# Payload keys that hold a position in the chain, a count of all its events or a chain hash.
-# Dropped from what readers see, whichever event holds them.
+# Payload keys that hold a position in the chain, a count of all its events or a chain hash,
+# or a count of cases (older directory events hold ``cases_reevaluated``: a reader conflicted
+# on a case below a moved person would learn from it that the case exists). Dropped from
+# what readers see, whichever event holds them.
 HIDDEN_KEYS = frozenset({"seq", "last_seq", "head_seq", "events", "before", "after", "shown",
-                         "first_broken_seq", "head_hash", "hash"})
+                         "first_broken_seq", "head_hash", "hash", "cases_reevaluated"})
 _CURSOR_DIRECTIONS = ("after", "before")
 
 

@@ -8,6 +8,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -18,6 +19,7 @@ from audit.services import execute_prepared
 from complaints import roles
 from complaints.conflicts import (
     MAX_CHAIN_DEPTH,
+    Account,
     active_conflicts,
     conflicted_many,
     directory_conflicts,
@@ -233,6 +235,41 @@ def conflicts_after_link(*, user: Any, person_id: int) -> int:
                      payload={"linked_user": user.pk, "added": [], "removed": [],
                               "handlers_removed": _drop_conflicted_handlers(locked)})
     return len(handled)
+
+
+# --- Nobody may bury a case: the top of the ladder stays reachable ----------------------------
+
+# The roles that remove conflicts and receive the last escalations: a case with no
+# unconflicted holder of either could neither be escalated nor freed.
+LADDER_ROLES = (roles.COMPLIANCE_OFFICER, roles.AUDIT_COMMITTEE)
+
+
+def ladder_holders() -> dict[str, list[Account]]:
+    """The active accounts holding each ladder role (a handful of senior staff)."""
+    return {role: [Account(pk=pk, email=email, person_id=person_id)
+                   for pk, email, person_id in get_user_model().objects.filter(
+                       is_active=True, groups__name=role).values_list("pk", "email", "person__id")]
+            for role in LADDER_ROLES}
+
+
+def ladder_people() -> set[int]:
+    """The directory people linked to an active account that holds a ladder role."""
+    return set(Person.objects.filter(user__is_active=True, user__groups__name__in=LADDER_ROLES)
+               .values_list("pk", flat=True))
+
+
+def ladder_cover(complaint_ids: list[int]) -> dict[int, frozenset[str]]:
+    """For each complaint, the ladder roles that have at least one active holder who is
+    neither conflicted on it nor its reporter: who could still escalate to it, free it, or
+    decide a removal. Three queries for any number of cases."""
+    holders = ladder_holders()
+    everyone = [account for accounts in holders.values() for account in accounts]
+    conflicted = conflicted_many(complaint_ids, among=everyone)
+    reporters = dict(Complaint.objects.filter(pk__in=complaint_ids)
+                     .values_list("pk", "reporter_user_id"))
+    return {cid: frozenset(role for role, accounts in holders.items() if any(
+                a.pk != reporters.get(cid) and not conflicted[cid].includes(a) for a in accounts))
+            for cid in complaint_ids}
 
 
 # --- Removing a conflict: compliance asks, a second person decides ----------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,10 +15,18 @@ from django.db import IntegrityError, connection, transaction
 
 from audit import services as audit
 from audit.actions import Action
-from complaints.conflicts import MAX_CHAIN_DEPTH
+from complaints import roles
+from complaints.conflicts import MAX_CHAIN_DEPTH, active_conflicts
 from complaints.errors import InvalidInput
-from complaints.models import Person
-from complaints.services.conflicts import conflicts_after_directory_change, conflicts_after_link
+from complaints.models import OPEN_STATES, Complaint, Person, Subject
+from complaints.services.conflicts import (
+    LADDER_ROLES,
+    _subtree,
+    conflicts_after_directory_change,
+    conflicts_after_link,
+    ladder_cover,
+    ladder_people,
+)
 
 COLUMNS = ("employee_id", "name", "email", "department", "manager_employee_id")
 BATCH = 2000
@@ -111,6 +119,9 @@ def directory_import(*, text: str, actor: Any = audit.SYSTEM) -> ImportResult:
     Changes: creates and updates ``Person`` rows, sets managers, links each person to the
     account with the same email (case-insensitive). Audits ``directory.imported`` with
     counts. Raises ``DirectoryImportError`` listing every bad line; nothing is written then.
+    A change that would leave an open case with no unconflicted compliance officer, or audit
+    committee member, where it had one is refused whole the same way, naming the lines
+    that cause it, and recorded (``directory.change_refused`` on each case concerned).
     """
     rows, line_of, errors = _parse(io.StringIO(text))
     existing = {eid: (pk, mgr) for eid, pk, mgr in
@@ -126,6 +137,21 @@ def directory_import(*, text: str, actor: Any = audit.SYSTEM) -> ImportResult:
         raise DirectoryImportError(sorted(errors))
 
     result = ImportResult()
+    try:
+        _import_rows(rows, existing, result, actor=actor)
+    except _Refused as refused:
+        # The import rolled back whole; the refusal is on the record, on each case.
+        _record_refusal(refused, actor=actor)
+        eids = set(Person.objects.filter(pk__in=refused.people)
+                   .values_list("employee_id", flat=True))
+        raise DirectoryImportError(sorted(
+            (line_of[eid], f"{eid}: {refused.message()}") for eid in eids if eid in line_of
+        ) or [(1, refused.message())]) from None
+    return result
+
+
+def _import_rows(rows: dict[str, dict[str, str]], existing: Mapping[str, tuple[int, str | None]],
+                 result: ImportResult, *, actor: Any) -> None:
     with transaction.atomic():
         current = Person.objects.in_bulk([pk for eid, (pk, _) in existing.items() if eid in rows])
         to_create, to_update = [], []
@@ -151,18 +177,23 @@ def directory_import(*, text: str, actor: Any = audit.SYSTEM) -> ImportResult:
             if existing.get(eid, (None, None))[1] != (values["manager_employee_id"] or None)
         ]
         _update_people(moved, ["manager_id"])
+        moved_ids = {p.pk for p in moved if p.pk in existing_pks}
         result.unchanged = len(rows) - result.created - result.updated
-        result.linked = _link_by_email({v["email"] for v in rows.values() if v["email"]})
+        linking = _link_pairs({v["email"] for v in rows.values() if v["email"]})
+        watch = _LadderWatch.start(moved=moved_ids, linking=linking)
+        result.linked = _link(linking, actor=actor)
         # A new manager above an accused person is conflicted from now on; an old one stays
         # conflicted (only compliance removes a conflict). Open cases are re-evaluated in
         # the same transaction.
         result.cases_reevaluated = conflicts_after_directory_change(
-            moved_person_ids={p.pk for p in moved if p.pk in existing_pks}, actor=actor)
+            moved_person_ids=moved_ids, actor=actor)
+        if watch is not None:
+            watch.check()
+        # No count of cases re-evaluated: every reader of the log sees this event, and a
+        # count would tell one conflicted on a case below a moved person that it exists.
         audit.record(action=Action.DIRECTORY_IMPORTED, actor=actor, target=("directory", "people"),
                      payload={"created": result.created, "updated": result.updated,
-                              "managers_changed": len(moved), "linked": result.linked,
-                              "cases_reevaluated": result.cases_reevaluated})
-    return result
+                              "managers_changed": len(moved), "linked": result.linked})
 
 
 # On PostgreSQL the changed rows are written by one statement each, from arrays: Django's
@@ -190,20 +221,133 @@ def _update_people(people: list[Person], columns: list[str]) -> None:
                                  *([getattr(p, c) for p in people] for c in columns)])
 
 
-def _link_by_email(emails: set[str]) -> int:
+def _link_pairs(emails: set[str]) -> list[tuple[int, int]]:
+    """(person, account) pairs this change links: an unlinked person and an unlinked account
+    with the same email (case-insensitive)."""
     if not emails:
-        return 0
+        return []
     user_model = get_user_model()
     taken = set(Person.objects.filter(user__isnull=False).values_list("user_id", flat=True))
     users = {u.email.lower(): u.pk for u in user_model.objects.exclude(email="").only("email")
              if u.email.lower() in emails and u.pk not in taken}
+    return [(person_pk, users[email.lower()]) for person_pk, email in
+            Person.objects.filter(user__isnull=True).exclude(email="")
+            .values_list("pk", "email") if email.lower() in users]
+
+
+def _link(pairs: list[tuple[int, int]], *, actor: Any) -> int:
+    """Link each pair as ``person_link_user`` does: on the record, and with a newly
+    conflicted handler taken off the cases its person is conflicted on."""
     linked = 0
-    for person in Person.objects.filter(user__isnull=True).exclude(email=""):
-        user_id = users.get(person.email.lower())
-        if user_id is not None:
-            Person.objects.filter(pk=person.pk, user__isnull=True).update(user_id=user_id)
+    user_model = get_user_model()
+    for person_pk, user_id in pairs:
+        if Person.objects.filter(pk=person_pk, user__isnull=True).update(user_id=user_id):
+            employee_id = Person.objects.values_list("employee_id", flat=True).get(pk=person_pk)
+            audit.record(action=Action.DIRECTORY_ACCOUNT_LINKED, actor=actor,
+                         target=("person", employee_id), payload={"user": user_id})
+            conflicts_after_link(user=user_model(pk=user_id), person_id=person_pk)
             linked += 1
     return linked
+
+
+# --- Nobody may bury a case through the directory ------------------------------------------------
+
+LADDER_LOST = ("this change would leave an open case with no {roles} who is not conflicted "
+               "on it (conflicts only grow, so nobody could escalate it or remove a conflict); "
+               "it was refused and recorded")
+ROLE_NAMES = {roles.COMPLIANCE_OFFICER: "compliance officer",
+              roles.AUDIT_COMMITTEE: "audit committee member"}
+
+
+class _Refused(Exception):
+    """Raised inside the change's transaction to roll it back: ``lost`` is, per case, the
+    ladder roles the change would leave it without; ``people`` the changed people (ids)
+    who caused it."""
+
+    def __init__(self, lost: dict[int, list[str]], people: set[int]) -> None:
+        super().__init__("directory change refused")
+        self.lost, self.people = lost, people
+
+    def message(self) -> str:
+        lost_roles = sorted({role for roles_lost in self.lost.values() for role in roles_lost})
+        return LADDER_LOST.format(roles=" or ".join(ROLE_NAMES[r] for r in lost_roles))
+
+
+def _above(people: set[int]) -> set[int]:
+    """Everyone above these people in the management chain as it now stands."""
+    found: set[int] = set()
+    frontier = set(people)
+    for _ in range(MAX_CHAIN_DEPTH):
+        frontier = set(Person.objects.filter(pk__in=frontier, manager__isnull=False)
+                       .values_list("manager_id", flat=True)) - found
+        if not frontier:
+            break
+        found |= frontier
+    return found
+
+
+@dataclass
+class _LadderWatch:
+    """The open cases a directory change could leave without an unconflicted compliance
+    officer or audit committee member, and who covered them before it."""
+
+    moved: set[int]
+    linking: list[tuple[int, int]]
+    cases: list[int]
+    before: dict[int, frozenset[str]]
+
+    @classmethod
+    def start(cls, *, moved: set[int], linking: list[tuple[int, int]]) -> _LadderWatch | None:
+        """Called once the new managers are written, before any conflict is added or
+        account linked. None (at the cost of a query or two) when the change cannot cost a
+        case its cover: a ladder holder becomes conflicted only by being put above a moved
+        person or by having their account linked."""
+        ladder = ladder_people() if moved else set()
+        newly_above = bool(ladder and ladder & _above(moved))
+        linking_users = {user_id for _, user_id in linking}
+        newly_linked = bool(linking_users) and get_user_model().objects.filter(
+            pk__in=linking_users, is_active=True, groups__name__in=LADDER_ROLES).exists()
+        if not (newly_above or newly_linked):
+            return None
+        cases = set(Subject.objects.filter(person_id__in=_subtree(moved),
+                                           complaint__state__in=OPEN_STATES)
+                    .values_list("complaint_id", flat=True)) if moved else set()
+        cases |= set(active_conflicts().filter(person_id__in=[p for p, _ in linking],
+                                               complaint__state__in=OPEN_STATES)
+                     .values_list("complaint_id", flat=True))
+        return cls(moved=moved, linking=linking, cases=sorted(cases),
+                   before=ladder_cover(sorted(cases)))
+
+    def check(self) -> None:
+        """After the conflicts were added and the accounts linked: raise ``_Refused`` if a
+        case lost a role's last unconflicted holder."""
+        after = ladder_cover(self.cases)
+        lost = {cid: sorted(self.before[cid] - after[cid]) for cid in self.cases
+                if self.before[cid] - after[cid]}
+        if not lost:
+            return
+        subjects = set(Subject.objects.filter(complaint_id__in=lost, person__isnull=False)
+                       .values_list("person_id", flat=True))
+        chain = subjects | _above(subjects)
+        linked = {p for p, _ in self.linking}
+        people = (self.moved & chain) | (linked & set(active_conflicts().filter(
+            complaint_id__in=lost, person_id__in=linked).values_list("person_id", flat=True)))
+        raise _Refused(lost, people or self.moved | linked)
+
+
+def _record_refusal(refused: _Refused, *, actor: Any) -> None:
+    """One ``directory.change_refused`` event on each case that would have lost its cover,
+    in a transaction of its own (the change's rolled back): on the case, so only those who
+    may read the case see it. Ids only."""
+    people = sorted(Person.objects.filter(pk__in=refused.people)
+                    .values_list("employee_id", flat=True))
+    with transaction.atomic():
+        audit.record_many([
+            audit.Entry(action=Action.DIRECTORY_CHANGE_REFUSED, actor=actor, target=complaint,
+                        from_state=complaint.state, to_state=complaint.state,
+                        payload={"people": people, "roles": refused.lost[complaint.pk]})
+            for complaint in Complaint.objects.filter(pk__in=refused.lost).order_by("pk")
+            .only("id", "reference", "state")])
 
 
 def person_link_user(*, user: Any) -> Person | None:
@@ -293,7 +437,10 @@ def person_upsert(*, employee_id: str, name: str, email: str = "", department: s
     ``directory.person_synced`` naming the fields that changed (never their values). A sync
     that changes nothing writes nothing and audits nothing, so the HR system may repeat it.
     Raises ``InvalidInput`` field by field (the import's rules, and an unknown manager or a
-    management chain that would loop).
+    management chain that would loop). Refuses, writing nothing but a
+    ``directory.change_refused`` event on each case concerned, a change that would leave an
+    open case with no unconflicted compliance officer, or audit committee member, where it
+    had one (``InvalidInput`` on ``manager_employee_id``, or ``email`` for a link).
     """
     eid = (employee_id or "").strip()
     values = {"name": (name or "").strip(), "email": (email or "").strip().lower(),
@@ -302,49 +449,62 @@ def person_upsert(*, employee_id: str, name: str, email: str = "", department: s
     errors = _person_errors(eid, values, manager_eid)
     if errors:
         raise InvalidInput(errors)
-    with transaction.atomic():
-        person = Person.objects.select_for_update().filter(employee_id=eid).first()
-        manager_pk = None
-        if manager_eid:
-            manager_pk = (Person.objects.filter(employee_id=manager_eid)
-                          .values_list("pk", flat=True).first())
-            if manager_pk is None:
-                raise InvalidInput({"manager_employee_id": [
-                    f"Manager {manager_eid} is not in the directory."]})
-            if person is not None and _manages(person.pk, manager_pk):
-                raise InvalidInput({"manager_employee_id": [
-                    "The management chain would loop."]})
-        if person is None:
-            try:
-                with transaction.atomic():
-                    person = Person.objects.create(employee_id=eid, manager_id=manager_pk,
-                                                   **values)
-            except IntegrityError:
-                # Another sync created this person a moment ago: this one is an update.
-                return person_upsert(employee_id=eid, manager_employee_id=manager_eid,
-                                     actor=actor, **values)
-            created = True
-            changed = tuple(f for f in (*values, "manager")
-                            if (values.get(f) if f != "manager" else manager_pk))
-        else:
-            created = False
-            changed = tuple(f for f in values if getattr(person, f) != values[f])
-            if person.manager_id != manager_pk:
-                changed += ("manager",)
-            if not changed:
-                return PersonSynced(person=person, created=False, changed=())
-            for attribute, value in values.items():
-                setattr(person, attribute, value)
-            person.manager_id = manager_pk
-            person.save(update_fields=[*changed, "updated_at"])
-        linked = _link_by_email({values["email"]}) if values["email"] else 0
-        # A new manager above an accused person is conflicted from now on; an old one stays
-        # conflicted (only compliance removes a conflict). A new person has no cases below
-        # them yet.
-        reevaluated = (conflicts_after_directory_change(moved_person_ids={person.pk}, actor=actor)
-                       if "manager" in changed and not created else 0)
-        audit.record(action=Action.DIRECTORY_PERSON_SYNCED, actor=actor, target=("person", eid),
-                     payload={"created": created, "changed": list(changed), "linked": linked,
-                              "cases_reevaluated": reevaluated})
+    moved: set[int] = set()
+    try:
+        with transaction.atomic():
+            person = Person.objects.select_for_update().filter(employee_id=eid).first()
+            manager_pk = None
+            if manager_eid:
+                manager_pk = (Person.objects.filter(employee_id=manager_eid)
+                              .values_list("pk", flat=True).first())
+                if manager_pk is None:
+                    raise InvalidInput({"manager_employee_id": [
+                        f"Manager {manager_eid} is not in the directory."]})
+                if person is not None and _manages(person.pk, manager_pk):
+                    raise InvalidInput({"manager_employee_id": [
+                        "The management chain would loop."]})
+            if person is None:
+                try:
+                    with transaction.atomic():
+                        person = Person.objects.create(employee_id=eid, manager_id=manager_pk,
+                                                       **values)
+                except IntegrityError:
+                    # Another sync created this person a moment ago: this one is an update.
+                    return person_upsert(employee_id=eid, manager_employee_id=manager_eid,
+                                         actor=actor, **values)
+                created = True
+                changed = tuple(f for f in (*values, "manager")
+                                if (values.get(f) if f != "manager" else manager_pk))
+            else:
+                created = False
+                changed = tuple(f for f in values if getattr(person, f) != values[f])
+                if person.manager_id != manager_pk:
+                    changed += ("manager",)
+                if not changed:
+                    return PersonSynced(person=person, created=False, changed=())
+                for attribute, value in values.items():
+                    setattr(person, attribute, value)
+                person.manager_id = manager_pk
+                person.save(update_fields=[*changed, "updated_at"])
+            moved = {person.pk} if "manager" in changed and not created else set()
+            linking = _link_pairs({values["email"]}) if values["email"] else []
+            watch = _LadderWatch.start(moved=moved, linking=linking)
+            linked = _link(linking, actor=actor)
+            # A new manager above an accused person is conflicted from now on; an old one stays
+            # conflicted (only compliance removes a conflict). A new person has no cases below
+            # them yet.
+            conflicts_after_directory_change(moved_person_ids=moved, actor=actor)
+            if watch is not None:
+                watch.check()
+            # No count of the cases re-evaluated: a reader conflicted on a case below this
+            # person would learn from it that the case exists.
+            audit.record(action=Action.DIRECTORY_PERSON_SYNCED, actor=actor,
+                         target=("person", eid),
+                         payload={"created": created, "changed": list(changed),
+                                  "linked": linked})
+    except _Refused as refused:
+        _record_refusal(refused, actor=actor)
+        raise InvalidInput({"manager_employee_id" if moved else "email": [refused.message()]}
+                           ) from None
     return PersonSynced(person=person, created=created, changed=changed)
 

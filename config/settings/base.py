@@ -298,6 +298,10 @@ NOTIFICATION_MAX_ATTEMPTS = env.int("NOTIFICATION_MAX_ATTEMPTS", default=12)
 # send it again): sends give up well inside it.
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=30)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="complaints@localhost")
+SERVER_EMAIL = env.str("SERVER_EMAIL", default=DEFAULT_FROM_EMAIL)
+# The operators: told by mail when the sweep escalates a case to nobody (everyone who holds
+# the role is conflicted on it). Addresses, comma-separated; none conflicted on the case.
+ADMINS = [(address, address) for address in env.list("ADMINS", default=[])]
 SWEEP_EVERY_SECONDS = env.float("SWEEP_EVERY_SECONDS", default=60.0)
 # Batches a sweep escalates at once, each on its own database connection (PostgreSQL).
 # Three batches of a thousand keep both cores busy on this kind of machine (bench/README.md).

@@ -21,6 +21,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.mail import EmailMessage
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -343,6 +344,8 @@ class _Plan:
         self.escalations: list[tuple[int, int, int, list[int], bool]] = []
         self.notes: list[notifications.Outgoing] = []
         self.events: list[audit.Entry] = []
+        # (complaint id, reference, level) of each case escalated to nobody.
+        self.unroutable: list[tuple[int, str, int]] = []
 
     def escalate(self, complaint: Complaint, missed: list[tuple[int, str, datetime]],
                  conflicted: Conflicted, staff: dict[str, list[Account]], policies: Policies,
@@ -361,6 +364,7 @@ class _Plan:
         if not chosen:
             log.error("complaint %s: nobody left to escalate to at level %s",
                       complaint.reference, level)
+            self.unroutable.append((complaint.pk, complaint.reference, level))
         owner = chosen[complaint.pk % len(chosen)] if chosen else None
         notify = [owner] if owner and level < TOP_LEVEL else chosen
         assignee_id, co_owner_id = complaint.assignee_id, complaint.co_owner_id
@@ -398,7 +402,10 @@ class _Plan:
             payload={"from_level": before, "level": level, "skipped_levels": skipped,
                      "missed": sorted(kind for _, kind, _ in missed),
                      "deadlines": sorted(d for d, _, _ in missed),
-                     "recipients": recipients, "reporter_told": reporter_told}))
+                     "recipients": recipients, "reporter_told": reporter_told,
+                     # A case nobody unconflicted can receive is an incident: marked on the
+                     # record, and the operators are told (``alert_operators``).
+                     **({"nobody_left": True} if not chosen else {})}))
 
     @staticmethod
     def _eligible(role: str, complaint: Complaint, conflicted: Conflicted,
@@ -412,6 +419,7 @@ class _Plan:
         else:
             self._write_orm()
         notifications.enqueue(self.notes)
+        alert_operators(self.unroutable)
         # Last, so the chain head is locked only for the append and the commit.
         audit.record_many(self.events)
 
@@ -438,3 +446,41 @@ class _Plan:
                        recipients=r, reporter_told=told)
             for c, d, level, r, told in self.escalations])
         next_due_refresh([pk for pk, *_ in self.complaints])
+
+
+UNROUTABLE_SUBJECT = "Complaints escalated to nobody: everyone who could receive them is conflicted"
+UNROUTABLE_BODY = (
+    "The deadline sweep escalated these complaints and found nobody at the level who is not "
+    "conflicted on them, so nobody was told:\n\n{cases}\n\nGive the role to someone who is "
+    "not in the accused's management chain (the admin, with their directory entry linked), "
+    "or ask a compliance officer or audit committee member who is not conflicted to remove a "
+    "conflict. Each is marked nobody_left on its complaint.escalated event.\n")
+
+
+def alert_operators(unroutable: list[tuple[int, str, int]]) -> None:
+    """Mail the operators (``ADMINS``) about the cases a sweep escalated to nobody, once the
+    sweep's transaction commits. Never an address of anyone conflicted on one of them: an
+    operator who is (by their directory entry or their account) is left out."""
+    if not unroutable or not settings.ADMINS:
+        return
+    from complaints.conflicts import active_conflicts
+
+    ids = [cid for cid, _, _ in unroutable]
+    conflicted = {email.lower() for row in active_conflicts().filter(complaint_id__in=ids)
+                  .values_list("person__email", "person__user__email", "user__email")
+                  for email in row if email}
+    to = [email for _, email in settings.ADMINS if email.lower() not in conflicted]
+    if not to:
+        log.error("nobody left to tell about %s unroutable complaint(s)", len(unroutable))
+        return
+    body = UNROUTABLE_BODY.format(cases="\n".join(
+        f"  {reference}: level {level}" for _, reference, level in sorted(unroutable)))
+
+    def send() -> None:
+        try:
+            EmailMessage(f"{settings.EMAIL_SUBJECT_PREFIX}{UNROUTABLE_SUBJECT}", body,
+                         settings.SERVER_EMAIL, to).send()
+        except Exception:  # a mail server down must not fail the sweep: the log says it
+            log.exception("could not mail the operators about unroutable complaints")
+
+    transaction.on_commit(send)

@@ -6,14 +6,17 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 
+from audit import services as audit
 from audit import triggers
+from audit.actions import Action
 from audit.models import AuditEvent
 from audit.selectors.opaque import event_id
 from complaints.models import Complaint
 from complaints.services import complaint_acknowledge, complaint_submit
 from tests.api.conftest import REPORT, Api
+from tests.factories import PersonFactory
 
 
 def _file(n: int) -> list[str]:
@@ -125,3 +128,29 @@ def test_verify_names_the_first_broken_link(api: Api, compliance: Any) -> None:
     assert (body["intact"], body["first_broken_seq"]) == (False, 2)
     assert set(body) == {"intact", "checked_at", "complete", "missing", "first_broken_seq",
                          "problem"}
+
+
+def test_a_conflicted_reader_cannot_tell_from_the_directory_events_that_a_case_exists(
+        api: Api, officer_on_chain: Any, filed: Any, org: Any, directory_sync: Any) -> None:
+    """The accused and a peer moved the same way: a compliance officer above the accused
+    (conflicted, so the case is hidden from him) sees the same payload for both, and no
+    count of cases in an older event either."""
+    PersonFactory(employee_id="NEWM", name="New Manager", manager=org["vp"])
+    sync = api.as_user(directory_sync)
+    for person in (org["accused"], org["peer"]):
+        assert sync.put(f"directory/people/{person.employee_id}/", {
+            "name": person.name, "email": person.email, "department": person.department,
+            "manager_employee_id": "NEWM"}).status_code == 200
+    with transaction.atomic():  # as a directory event recorded before this release
+        audit.record(action=Action.DIRECTORY_PERSON_SYNCED, actor=audit.SYSTEM,
+                     target=("person", "ACC1"), payload={"cases_reevaluated": 1,
+                                                         "changed": ["manager"]})
+
+    body = api.as_user(officer_on_chain).get("audit/events/", {"limit": 100}).json()
+
+    synced = [(e["target"], e["payload"]) for e in body["results"]
+              if e["action"] == "directory.person_synced"]
+    assert synced == [
+        ("ACC1", {"changed": ["manager"], "created": False, "linked": 0}),
+        ("PEER1", {"changed": ["manager"], "created": False, "linked": 0}),
+        ("ACC1", {"changed": ["manager"]})]

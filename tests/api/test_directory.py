@@ -66,7 +66,9 @@ def test_a_new_manager_above_the_accused_is_conflicted_from_then_on(
     assert response.status_code == 200
     assert Conflict.objects.filter(complaint=filed, person=boss).exists()
     assert lead.get(f"complaints/{filed.reference}/").status_code == 404
-    assert '"cases_reevaluated":1' in _synced()[-1].payload
+    # The sync's own event counts no cases: every reader of the log sees it.
+    assert json.loads(_synced()[-1].payload) == {"changed": ["manager"], "created": False,
+                                                 "linked": 0}
     changed = AuditEvent.objects.get(action="complaint.conflicts_changed",
                                      target_id=filed.reference)
     assert json.loads(changed.payload) == {
@@ -156,3 +158,106 @@ def test_a_person_is_linked_to_the_account_with_their_email(api: Api, directory_
     api.as_user(directory_sync).put("directory/people/E900/", ADA)
 
     assert Person.objects.get(employee_id="E900").user == account
+
+
+# --- Nobody is left to free a case: refused ---------------------------------------------------
+
+
+def _linked(eid: str, username: str, role: str, manager: Any = None) -> tuple[Any, Person]:
+    person = Person.objects.create(employee_id=eid, name=username, manager=manager,
+                                   email=f"{username}@example.com")
+    user = UserFactory(username=username, email=person.email, roles=[role])
+    person.refresh_from_db()
+    assert person.user == user
+    return user, person
+
+
+def _put(api: Api, sync: Any, person: Person, manager: str) -> Any:
+    return api.as_user(sync).put(f"directory/people/{person.employee_id}/", {
+        "name": person.name, "email": person.email, "department": person.department,
+        "manager_employee_id": manager})
+
+
+def test_stacking_every_senior_above_the_accused_is_refused_and_recorded(
+        api: Api, directory_sync: Any, filed: Any, org: Any) -> None:
+    """The burial: put the compliance officer, an hr_lead and the audit committee above
+    the accused's manager, so that everyone who could escalate to the case or remove a
+    conflict on it is conflicted for good. The last move is refused whole."""
+    ac, ac_person = _linked("A1", "ac1", roles.AUDIT_COMMITTEE)
+    comp, comp_person = _linked("C1", "comp1", roles.COMPLIANCE_OFFICER)
+    lead, lead_person = _linked("L1", "lead1", roles.HR_LEAD)
+    assert _put(api, directory_sync, comp_person, "A1").status_code == 200
+    assert _put(api, directory_sync, lead_person, "C1").status_code == 200
+    before = AuditEvent.objects.count()
+
+    response = _put(api, directory_sync, org["manager"], "L1")
+
+    assert response.status_code == 400
+    assert list(response.json()) == ["manager_employee_id"]
+    assert "no audit committee member or compliance officer who is not conflicted" in (
+        response.json()["manager_employee_id"][0])
+    assert Person.objects.get(employee_id="MGR1").manager == org["vp"]
+    assert not Conflict.objects.filter(complaint=filed,
+                                       person__in=[ac_person, comp_person, lead_person]).exists()
+    assert api.as_user(comp).get(f"complaints/{filed.reference}/").status_code == 200
+    refused = AuditEvent.objects.filter(seq__gt=before).exclude(
+        action__in=["api.token_issued", "complaint.viewed"]).get()
+    assert (refused.action, refused.actor_id, refused.target_type, refused.target_id) == (
+        "directory.change_refused", str(directory_sync.pk), "complaint", filed.reference)
+    assert json.loads(refused.payload) == {
+        "people": ["MGR1"], "roles": ["audit_committee", "compliance_officer"]}
+
+
+def test_a_move_that_leaves_another_compliance_officer_free_goes_through(
+        api: Api, directory_sync: Any, filed: Any, org: Any, compliance: Any) -> None:
+    comp, comp_person = _linked("C1", "comp1", roles.COMPLIANCE_OFFICER)
+    _linked("A1", "ac1", roles.AUDIT_COMMITTEE)
+
+    response = _put(api, directory_sync, org["manager"], "C1")
+
+    assert response.status_code == 200
+    assert Conflict.objects.filter(complaint=filed, person=comp_person).exists()
+    assert api.as_user(compliance).get(f"complaints/{filed.reference}/").status_code == 200
+    assert not AuditEvent.objects.filter(action="directory.change_refused").exists()
+
+
+def test_linking_the_last_free_compliance_officer_to_a_conflicted_person_is_refused(
+        api: Api, directory_sync: Any, filed: Any, org: Any) -> None:
+    """The directory gives the accused's manager the compliance officer's address: linking
+    that account would make the only compliance officer conflicted."""
+    comp = UserFactory(username="comp1", email="comp1@example.com",
+                       roles=[roles.COMPLIANCE_OFFICER])
+    manager = org["manager"]
+
+    response = api.as_user(directory_sync).put("directory/people/MGR1/", {
+        "name": manager.name, "email": "comp1@example.com", "department": manager.department,
+        "manager_employee_id": "VP1"})
+
+    assert response.status_code == 400
+    assert list(response.json()) == ["email"]
+    assert Person.objects.get(employee_id="MGR1").user is None
+    assert api.as_user(comp).get(f"complaints/{filed.reference}/").status_code == 200
+    assert AuditEvent.objects.filter(action="directory.change_refused",
+                                     target_id=filed.reference).count() == 1
+
+
+def test_an_account_linked_by_the_sync_is_on_the_record_and_taken_off_its_cases(
+        api: Api, directory_sync: Any, filed: Any, org: Any, hr_lead: Any) -> None:
+    """The sync's own link is audited, and an assignee it reveals as conflicted (here the
+    accused's manager) is taken off the case."""
+    Complaint.objects.filter(pk=filed.pk).update(assignee=hr_lead)
+    manager = org["manager"]
+
+    response = api.as_user(directory_sync).put("directory/people/MGR1/", {
+        "name": manager.name, "email": hr_lead.email, "department": manager.department,
+        "manager_employee_id": "VP1"})
+
+    assert response.status_code == 200
+    assert Person.objects.get(employee_id="MGR1").user == hr_lead
+    linked = AuditEvent.objects.get(action="directory.account_linked", target_id="MGR1")
+    assert (linked.actor_id, linked.target_id, json.loads(linked.payload)) == (
+        str(directory_sync.pk), "MGR1", {"user": hr_lead.pk})
+    assert Complaint.objects.get(pk=filed.pk).assignee is None
+    changed = AuditEvent.objects.get(action="complaint.conflicts_changed",
+                                     target_id=filed.reference)
+    assert json.loads(changed.payload)["handlers_removed"] == {"assignee": hr_lead.pk}

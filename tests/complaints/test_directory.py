@@ -9,7 +9,9 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from audit.models import AuditEvent
-from complaints.models import Person
+from complaints import roles
+from complaints.models import Conflict, Person
+from complaints.services.directory import DirectoryImportError, directory_import
 from tests.factories import UserFactory
 
 HEADER = "employee_id,name,email,department,manager_employee_id\n"
@@ -102,5 +104,37 @@ def test_accounts_and_people_are_linked_by_email_whichever_comes_first(tmp_path:
     assert Person.objects.get(employee_id="E1").user == early
     late: Any = UserFactory(username="late", email="BO@example.com")
     assert Person.objects.get(employee_id="E2").user == late
-    linked = AuditEvent.objects.get(action="directory.account_linked")
-    assert (linked.target_id, linked.payload) == ("E2", f'{{"user":{late.pk}}}')
+    # Both links are on the record: the import's (an account that came first) and the one
+    # made when the account was created.
+    linked = AuditEvent.objects.filter(action="directory.account_linked").order_by("seq")
+    assert [(e.target_id, e.payload) for e in linked] == [
+        ("E1", f'{{"user":{early.pk}}}'), ("E2", f'{{"user":{late.pk}}}')]
+
+
+def test_an_import_that_would_bury_a_case_is_refused_whole_naming_its_lines(
+        tmp_path: Path, filed: Any, org: Any) -> None:
+    """Every compliance officer and audit committee member put above the accused by one
+    file: nothing is written, the lines that do it are named, the refusal is recorded."""
+    for eid, username, role in (("C1", "comp1", roles.COMPLIANCE_OFFICER),
+                                ("A1", "ac1", roles.AUDIT_COMMITTEE)):
+        Person.objects.create(employee_id=eid, name=username, email=f"{username}@example.com")
+        UserFactory(username=username, email=f"{username}@example.com", roles=[role])
+    before = list(Person.objects.values_list("employee_id", "manager_id").order_by("pk"))
+    path = write(tmp_path, "E9,Nine,nine@example.com,Ops,\n"
+                           "C1,comp1,comp1@example.com,Ops,A1\n"
+                           "MGR1,Line Manager,mgr1@example.com,Ops,C1\n")
+
+    with pytest.raises(DirectoryImportError) as refused:
+        directory_import(text=path.read_text())
+
+    # C1's line puts the committee member above the compliance officer, MGR1's puts both
+    # above the accused: each is part of it; line 2 is not.
+    assert [line for line, _ in refused.value.errors] == [3, 4]
+    assert refused.value.errors[1][1].startswith("MGR1: this change would leave an open case")
+    assert list(Person.objects.values_list("employee_id", "manager_id").order_by("pk")) == before
+    assert not Conflict.objects.filter(complaint=filed, person__employee_id__in=["C1", "A1"])
+    event = AuditEvent.objects.get(action="directory.change_refused")
+    assert (event.actor_id, event.target_id, json.loads(event.payload)) == (
+        "", filed.reference, {"people": ["C1", "MGR1"],
+                              "roles": ["audit_committee", "compliance_officer"]})
+    assert not AuditEvent.objects.filter(action="directory.imported").exists()

@@ -229,3 +229,41 @@ def test_accounting_and_fraud_reports_reach_the_audit_committee_on_filing(
     assert told(member_above, Notification.Kind.FILED) == []  # above the accused
     file(reporter, category=Category.BULLYING)
     assert Notification.objects.filter(kind=Notification.Kind.FILED).count() == 1
+
+
+def test_a_case_escalated_to_nobody_is_marked_and_the_operators_are_told(
+        reporter: Any, conflicted: Any, settings: Any, mailoutbox: Any,
+        django_capture_on_commit_callbacks: Any) -> None:
+    """The only hr_lead sits above the accused and nobody holds the higher roles: the case
+    is escalated to nobody. The event says so and the operators hear of it by mail, but
+    never an operator who is conflicted on it (here the conflicted lead's address)."""
+    settings.ADMINS = [("Ops", "ops@example.com"), ("Lead", "Conflicted_Lead@example.com")]
+    with time_machine.travel(MONDAY, tick=False) as clock:
+        complaint = file(reporter)
+        clock.move_to(MONDAY + timedelta(days=1, minutes=1))
+        with django_capture_on_commit_callbacks(execute=True):
+            sweep()
+    complaint.refresh_from_db()
+
+    assert complaint.escalation_level == 3
+    event = escalation_events(complaint)[0]
+    assert (event["nobody_left"], event["recipients"], event["skipped_levels"]) == (
+        True, [], [1, 2, 3])
+    assert Notification.objects.filter(complaint=complaint).exclude(
+        kind=Notification.Kind.REPORTER_ESCALATED).count() == 0
+    assert [m.to for m in mailoutbox] == [["ops@example.com"]]
+    assert f"{complaint.reference}: level 3" in mailoutbox[0].body
+
+
+def test_a_case_someone_receives_tells_the_operators_nothing(
+        reporter: Any, ladder: dict[str, Any], settings: Any, mailoutbox: Any,
+        django_capture_on_commit_callbacks: Any) -> None:
+    settings.ADMINS = [("Ops", "ops@example.com")]
+    with time_machine.travel(MONDAY, tick=False) as clock:
+        complaint = file(reporter)
+        clock.move_to(MONDAY + timedelta(days=1, minutes=1))
+        with django_capture_on_commit_callbacks(execute=True):
+            sweep()
+
+    assert "nobody_left" not in escalation_events(complaint)[0]
+    assert not [m for m in mailoutbox if "ops@example.com" in m.to]

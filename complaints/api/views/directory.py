@@ -34,7 +34,9 @@ class PersonView(ApiView):
         description="The HR system's sync, one person at a time: 201 when new, 200 when "
                     "updated or unchanged (repeating it changes nothing). A new manager "
                     "adds conflicts on the open cases below this person (never removes "
-                    "one). Only a directory_sync account; 403 for every staff role.")
+                    "one). A change that would leave an open case with no unconflicted "
+                    "compliance officer or audit committee member is refused (400) and "
+                    "recorded. Only a directory_sync account; 403 for every staff role.")
     def put(self, request: Request, employee_id: str) -> Response:
         data = valid(s.PersonInputSerializer, request.data)
         synced = person_upsert(employee_id=employee_id, actor=request.user,
