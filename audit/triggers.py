@@ -199,7 +199,7 @@ def _checkpoint_insert_sqlite() -> list[str]:
     ]
 
 
-def _checkpoint_insert_postgresql() -> list[str]:
+def checkpoint_insert_postgresql(tolerance: str = CLOCK_TOLERANCE) -> list[str]:
     checkpoint = CHECKPOINT_TABLES[0]
     return [
         f"""
@@ -222,9 +222,9 @@ def _checkpoint_insert_postgresql() -> list[str]:
                 RAISE EXCEPTION USING MESSAGE = '{CHECKPOINT_INSERT_MESSAGE}: it comes before '
                     || 'the last checkpoint', ERRCODE = 'insufficient_privilege';
             END IF;
-            IF NEW.made_at > pg_catalog.clock_timestamp() + interval '{CLOCK_TOLERANCE}'
+            IF NEW.made_at > pg_catalog.clock_timestamp() + interval '{tolerance}'
                     OR (v_seq IS NULL
-                        AND NEW.made_at < pg_catalog.now() - interval '{CLOCK_TOLERANCE}') THEN
+                        AND NEW.made_at < pg_catalog.now() - interval '{tolerance}') THEN
                 RAISE EXCEPTION USING MESSAGE = '{CHECKPOINT_INSERT_MESSAGE}: made_at is not '
                     || 'the database''s time', ERRCODE = 'insufficient_privilege';
             END IF;
@@ -238,7 +238,7 @@ def _checkpoint_insert_postgresql() -> list[str]:
 
 
 CHECKPOINT_INSERT_UP = {"sqlite": _checkpoint_insert_sqlite(),
-                        "postgresql": _checkpoint_insert_postgresql()}
+                        "postgresql": checkpoint_insert_postgresql()}
 CHECKPOINT_INSERT_DOWN = {
     "sqlite": [f"DROP TRIGGER IF EXISTS {CHECKPOINT_TABLES[0]}_insert_guard"],
     "postgresql": [

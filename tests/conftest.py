@@ -9,6 +9,7 @@ import pytest
 from django.core.management.color import no_style
 from django.db import connection
 
+from audit.triggers import checkpoint_insert_postgresql
 from complaints import roles
 from complaints.models import Category, Complaint
 from complaints.services import complaint_submit
@@ -86,6 +87,24 @@ def committed_db(transactional_db: None) -> Any:
         tables = connection.introspection.django_table_names(only_existing=True,
                                                              include_views=False)
         connection.ops.execute_sql_flush(connection.ops.sql_flush(no_style(), tables))
+
+
+@pytest.fixture
+def checkpoints_at_chosen_times(db: None) -> Iterator[None]:
+    """For tests that sign checkpoints at times they choose (``checkpoint_due(now=...)``):
+    on PostgreSQL the checkpoint insert guard's clock check (no more than a minute from the
+    database's clock) is widened for the test, as only the database owner could; the
+    order and head checks stay. SQLite's guard already allows a day ahead."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(checkpoint_insert_postgresql("1000 years")[0])
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(checkpoint_insert_postgresql()[0])
 
 
 @contextmanager

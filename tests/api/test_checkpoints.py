@@ -17,7 +17,7 @@ from tests.api.conftest import Api
 
 
 @pytest.fixture
-def three(db: None) -> list[Checkpoint]:
+def three(db: None, checkpoints_at_chosen_times: None) -> list[Checkpoint]:
     now = timezone.now()
     return [checkpoints.checkpoint_due(now=now + timedelta(hours=i)) for i in range(3)]
 

@@ -66,6 +66,7 @@ def test_the_first_tick_signs_a_checkpoint_of_the_head_and_records_it(committee:
     assert services.checkpoint_verify(document) == 3
 
 
+@pytest.mark.usefixtures("checkpoints_at_chosen_times")
 def test_checkpoints_follow_the_interval_and_the_event_count(settings: Any) -> None:
     settings.AUDIT_CHECKPOINT_EVERY_SECONDS = 3600
     settings.AUDIT_CHECKPOINT_EVERY_EVENTS = 5
@@ -339,6 +340,7 @@ def test_a_checkpoint_row_must_name_the_log_and_come_in_order(forged: str) -> No
     assert list(Checkpoint.objects.all()) == [made]
 
 
+@pytest.mark.usefixtures("checkpoints_at_chosen_times")
 @pytest.mark.parametrize("body", ["malformed", "replayed"])
 def test_a_row_not_signed_by_the_log_neither_stops_checkpoints_nor_is_sent(
         settings: Any, body: str, sink: Path, caplog: pytest.LogCaptureFixture) -> None:
