@@ -576,9 +576,12 @@ def run_verify(url: str, expected: int, expected_head: str, repeat: int,
     # (a) The command an operator runs: wall time and peak RSS of the whole process.
     code, out, err, wall, rss = _run_measured(
         [PY, str(BENCH / "peak_rss.py"), "manage.py", "verify_audit", "--json"], env)
-    if code != 0:
+    result = json.loads(out.strip().splitlines()[-1]) if out.strip() else {}
+    # The generated log files complaints that were never written, so the completeness
+    # check (run and timed with the chain's) reports them: exit 1 with complete false is
+    # what an intact generated chain gives. Anything else is a failure.
+    if code != 0 and not (code == 1 and result.get("intact") and not result.get("complete")):
         raise RuntimeError(f"verify_audit failed ({code}): {out} {err}")
-    result = json.loads(out.strip().splitlines()[-1])
     if not (result["intact"] and result["events"] == expected
             and result["head_hash"] == expected_head):
         raise RuntimeError(f"verify_audit did not find the generated chain intact: {result}")
