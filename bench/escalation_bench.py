@@ -805,7 +805,8 @@ def main() -> None:  # noqa: C901 - one linear script
         # The chain after every sweep at the large size.
         log("audit verify() over the chain the sweeps wrote")
         verify = run_sweep_child(large_url, child_env, "verify")
-        expected_events = overdue * residue
+        # Each sweep's escalations, and the command's one config.observed event.
+        expected_events = overdue * residue + counts(large_url)["config_observed"]
         if not verify["intact"] or verify["events"] != expected_events:
             raise RuntimeError(f"audit chain check failed: {verify}")
         log(f"  -> intact, {verify['events']:,} events in {verify['seconds']} s")
