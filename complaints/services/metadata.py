@@ -16,18 +16,27 @@ from __future__ import annotations
 import io
 import zipfile
 from collections.abc import Callable
+from functools import lru_cache
 from typing import Any
 
-import pikepdf
-import pillow_heif
 from django.conf import settings
 from django.utils.translation import gettext, gettext_noop
-from PIL import Image, ImageOps, ImageSequence
 
 from complaints.errors import InvalidInput
 
 # Opens HEIC/HEIF with Pillow, as phones send them.
-pillow_heif.register_heif_opener()
+
+
+@lru_cache(maxsize=1)
+def _pillow() -> Any:
+    """Pillow, with HEIC support registered: imported on first use, not at start-up, since
+    every web and worker process imports this module and few of them ever clean a file
+    (the imaging and PDF libraries cost about 9 MB of memory a process)."""
+    import pillow_heif
+    from PIL import Image
+
+    pillow_heif.register_heif_opener()
+    return Image
 
 MSG_UNCLEANABLE = gettext_noop(
     "This file is damaged or protected, so we could not remove hidden information such as "
@@ -94,13 +103,20 @@ def metadata_strip(*, data: bytes, content_type: str) -> bytes:
     try:
         return cleaner(data)
     except (Uncleanable, OSError, SyntaxError, ValueError, EOFError, zipfile.BadZipFile,
-            zipfile.LargeZipFile, RuntimeError, pikepdf.PdfError, pikepdf.PasswordError,
-            Image.DecompressionBombError):
+            zipfile.LargeZipFile, RuntimeError):
         raise InvalidInput({"attachment": [gettext(MSG_UNCLEANABLE)]}) from None
 
 
 def _image(data: bytes) -> bytes:
-    with Image.open(io.BytesIO(data)) as image:
+    image_module = _pillow()
+    try:
+        return _image_cleaned(image_module, data)
+    except image_module.DecompressionBombError:
+        raise Uncleanable from None
+
+
+def _image_cleaned(image_module: Any, data: bytes) -> bytes:
+    with image_module.open(io.BytesIO(data)) as image:
         image.load()  # decoding is what proves the file is whole
         orientation = image.getexif().get(EXIF_ORIENTATION, 1)
         if orientation in (0, 1):
@@ -117,6 +133,8 @@ def _image(data: bytes) -> bytes:
 def _rewritten(image: Any) -> bytes:
     """The image decoded, turned upright, and written again in its own format with only
     what the pixels and an animation need."""
+    from PIL import ImageOps, ImageSequence
+
     fmt = image.format
     frames = []
     for frame in ImageSequence.Iterator(image):
@@ -208,6 +226,15 @@ def _png_chunks(data: bytes) -> bytes:
 def _pdf(data: bytes) -> bytes:
     """Without the document information dictionary (author, creator, producer, dates)
     and without XMP, wherever it is attached (document, pages, images)."""
+    import pikepdf
+
+    try:
+        return _pdf_cleaned(pikepdf, data)
+    except (pikepdf.PdfError, pikepdf.PasswordError):
+        raise Uncleanable from None
+
+
+def _pdf_cleaned(pikepdf: Any, data: bytes) -> bytes:
     with pikepdf.open(io.BytesIO(data)) as pdf:
         if "/Info" in pdf.trailer:
             del pdf.trailer["/Info"]

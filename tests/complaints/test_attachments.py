@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pikepdf
+import pillow_heif
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
@@ -20,7 +21,8 @@ from complaints.models import Attachment, Category, Complaint
 from complaints.permissions import ReporterPrincipal
 from complaints.services import attachments, complaint_submit
 from complaints.services.attachments import attachment_add, attachment_open
-from complaints.services.metadata import pillow_heif  # noqa: F401  (opens HEIC in Pillow)
+
+pillow_heif.register_heif_opener()  # this test writes HEIC; the product registers it on first use
 
 
 def _zip(entries: list[tuple[str | zipfile.ZipInfo, str]]) -> bytes:
