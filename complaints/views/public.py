@@ -11,9 +11,16 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBase,
+    HttpResponseRedirect,
+)
 from django.shortcuts import redirect, render
 from django.utils.functional import Promise
 from django.utils.translation import gettext as _
@@ -24,7 +31,7 @@ from django.views.decorators.http import require_POST
 from complaints import services
 from complaints.errors import InvalidInput, TransitionForbidden, TransitionNotAllowed
 from complaints.forms import MessageForm, ReceiptKeyForm, ReportForm, RevealForm
-from complaints.models import Complaint, State
+from complaints.models import Complaint, Severity, State
 from complaints.permissions import ReporterPrincipal
 from complaints.selectors import case_messages, reporter_timeline
 from complaints.services.attachments import attachment_add, attachment_open, checked_file
@@ -283,8 +290,8 @@ def follow_up(request: HttpRequest) -> HttpResponse:
 
 
 def _reporter_case(request: HttpRequest, complaint: Complaint, actor: Any,
-                   *, status: int = 200, message_form: MessageForm | None = None
-                   ) -> HttpResponse:
+                   *, status: int = 200, message_form: MessageForm | None = None,
+                   confirm_withdraw: bool = False) -> HttpResponse:
     timeline = reporter_timeline(complaint)
     return render(request, "complaints/reporter_case.html", {
         "complaint": complaint, "plain_state": PLAIN_STATE.get(complaint.state, ""),
@@ -301,6 +308,9 @@ def _reporter_case(request: HttpRequest, complaint: Complaint, actor: Any,
         "attachments": complaint.attachments.filter(from_reporter=True),  # type: ignore[attr-defined]
         "message_form": message_form or MessageForm(), "reveal_form": RevealForm(),
         "may_withdraw": "withdraw" in services.available_transitions(complaint, actor),
+        "confirm_withdraw": confirm_withdraw,
+        "withdraw_reason": request.POST.get("reason", "") if confirm_withdraw else "",
+        "withdraw_decided_by_compliance": complaint.severity == Severity.CRITICAL,
         "action_base": request.path,
     }, status=status)
 
@@ -360,6 +370,9 @@ def _reporter_actions(request: HttpRequest, complaint: Complaint, actor: Any) ->
             message_send(complaint=complaint, actor=actor, body=form.cleaned_data["body"])
             messages.success(request, _("Your message was sent."))
         elif action == "withdraw":
+            # A first step only asks: withdrawing ends the handling of the report.
+            return _reporter_case(request, complaint, actor, confirm_withdraw=True)
+        elif action == "withdraw_confirmed":
             done = services.complaint_withdraw(complaint=complaint, actor=actor,
                                                reason=request.POST.get("reason", ""))
             messages.success(request, _("Your report is withdrawn.") if
@@ -401,8 +414,18 @@ def _reporter_actions(request: HttpRequest, complaint: Complaint, actor: Any) ->
 
 @require_POST
 def follow_up_end(request: HttpRequest) -> HttpResponse:
+    """Ends an anonymous follow-up (the case leaves the session, which gets a new key).
+    With ``quick``, for someone who may be watched: the session ends whatever it held and
+    the browser goes straight to an ordinary page elsewhere (``QUICK_EXIT_URL``)."""
+    if request.POST.get("quick"):
+        request.session.flush()
+        response = HttpResponseRedirect(settings.QUICK_EXIT_URL)
+        response["Cache-Control"] = "no-store"
+        return response
     request.session.pop(SESSION_KEY, None)
     request.session.cycle_key()
+    messages.success(request, _("Your follow-up session has ended. Keep your key to come "
+                                "back."))
     return redirect("complaints:home")
 
 

@@ -60,6 +60,7 @@ from complaints.services.investigation import (
 )
 from complaints.services.notes import case_note_add
 from complaints.services.reporter import message_send
+from complaints.views.public import SESSION_KEY as REPORTER_SESSION_KEY
 
 
 def _staff_only(request: HttpRequest) -> None:
@@ -454,11 +455,17 @@ def declare_conflict(request: HttpRequest, reference: str) -> HttpResponse:
 
 
 def context(request: HttpRequest) -> dict[str, Any]:
-    """Template context: whether to show the staff navigation."""
+    """Template context: whether to show the staff navigation, and whether an anonymous
+    follow-up is open in this browser (every page then offers to end it)."""
     user = getattr(request, "user", None)
     held = roles.roles_of(user)
+    session = getattr(request, "session", None)
+    # Only a browser that already has a session is asked: no session is made for this.
+    open_follow_up = bool(session is not None and session.session_key
+                          and session.get(REPORTER_SESSION_KEY))
     return {"is_staff_role": bool(held),
-            "is_compliance_role": bool(held & {roles.COMPLIANCE_OFFICER, roles.AUDIT_COMMITTEE})}
+            "is_compliance_role": bool(held & {roles.COMPLIANCE_OFFICER, roles.AUDIT_COMMITTEE}),
+            "anonymous_follow_up": open_follow_up}
 
 
 @login_required

@@ -279,6 +279,10 @@ RECEIPT_KEY_ARGON2 = {
     "parallelism": 4,
 }
 
+# Where "Leave this site quickly" sends someone who may be watched: an ordinary page
+# elsewhere (the reporter's session ends first).
+QUICK_EXIT_URL = env.str("QUICK_EXIT_URL", default="https://www.bbc.co.uk/weather")
+
 # --- Attachments and retention ------------------------------------------------------------
 ATTACHMENT_MAX_BYTES = env.int("ATTACHMENT_MAX_BYTES", default=10 * 1024 * 1024)
 # A closed, dismissed or withdrawn case's personal data is erased this long after it ended.

@@ -184,9 +184,55 @@ def test_a_critical_withdrawal_from_the_case_page_goes_to_compliance(
         client: Any, org: dict[str, Any]) -> None:
     _, reference, key = _file_anonymously(client)
     client.post("/follow-up/", {"receipt_key": key})
-    assert client.post("/follow-up/case/", {"action": "withdraw"}).status_code == 302
+    # The first step only asks, saying who decides; nothing changes yet.
+    asked = client.post("/follow-up/case/", {"action": "withdraw", "reason": "Scared."})
+    page = asked.content.decode()
+    assert asked.status_code == 200 and "Are you sure you want to withdraw" in page
+    assert "the compliance team will decide" in page and 'value="Scared."' in page
+    assert Complaint.objects.get(reference=reference).withdrawal_requested_at is None
+    confirmed = client.post("/follow-up/case/", {"action": "withdraw_confirmed",
+                                                 "reason": "Scared."})
+    assert confirmed.status_code == 302
     complaint = Complaint.objects.get(reference=reference)
     assert complaint.state == "submitted" and complaint.withdrawal_requested_at is not None
+
+
+def test_a_withdrawal_asks_before_it_ends_a_standard_report(client: Any, reporter: Any) -> None:
+    client.force_login(reporter)
+    client.post("/report/", {"category": Category.BULLYING, "summary": "Meetings",
+                             "narrative": "Shouting."})
+    complaint = Complaint.objects.get()
+    path = f"/my/{complaint.reference}/"
+    page = client.post(path, {"action": "withdraw"}).content.decode()
+    assert "Its handling will end" in page and 'value="withdraw_confirmed"' in page
+    assert Complaint.objects.get().state == "submitted"
+    assert client.post(path, {"action": "withdraw_confirmed"}).status_code == 302
+    assert Complaint.objects.get().state == "withdrawn"
+
+
+def test_every_public_page_offers_a_quick_exit_and_an_open_follow_up_its_end(
+        client: Any, settings: Any) -> None:
+    settings.QUICK_EXIT_URL = "https://weather.example/"
+    for path in ("/", "/report/", "/follow-up/"):
+        page = client.get(path).content.decode()
+        assert "Leave this site quickly" in page and "End my follow-up session" not in page
+    _, reference, key = _file_anonymously(client)
+    client.post("/follow-up/", {"receipt_key": key})
+    for path in ("/", "/report/", "/follow-up/case/"):
+        assert "End my follow-up session" in client.get(path).content.decode()
+    # The reference is one word to the reader, never broken at its hyphens.
+    case_page = client.get("/follow-up/case/").content.decode()
+    assert f'<span class="reference">{reference}</span>' in case_page
+
+    ended = client.post("/follow-up/end/", follow=True)
+    assert "Your follow-up session has ended" in ended.content.decode()
+    assert client.get("/follow-up/case/").status_code in (302, 403, 404)
+
+    client.post("/follow-up/", {"receipt_key": key})
+    left = client.post("/follow-up/end/", {"quick": "1"})
+    assert (left.status_code, left["Location"]) == (302, "https://weather.example/")
+    assert left["Cache-Control"] == "no-store"
+    assert "End my follow-up session" not in client.get("/").content.decode()
 
 
 def test_the_report_form_keeps_what_was_typed_on_an_error(client: Any) -> None:
