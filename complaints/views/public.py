@@ -22,6 +22,7 @@ from django.http import (
     HttpResponseRedirect,
 )
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.utils.functional import Promise
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -59,6 +60,12 @@ SESSION_KEY = "reporter_complaint"
 
 # What each state means to the person who reported, in plain words. Lazy: translated into
 # each request's language when shown, not once at import.
+# Said instead, or after, when the company is late: eight weeks after an unacknowledged
+# report, "it will be acknowledged soon" would be untrue.
+LATE_SUBMITTED = gettext_lazy("Received, and its acknowledgement is overdue: the company is "
+                              "late.")
+LATE_STEP = gettext_lazy("This step is overdue: the company is late.")
+
 PLAIN_STATE = {
     State.SUBMITTED: gettext_lazy("Received. It will be acknowledged soon."),
     State.ACKNOWLEDGED: gettext_lazy("Acknowledged. Someone is looking at it."),
@@ -289,12 +296,26 @@ def follow_up(request: HttpRequest) -> HttpResponse:
     return render(request, "complaints/follow_up.html", {"form": form}, status=status)
 
 
+def _plain_state(complaint: Complaint, timeline: Any) -> str:
+    """The case's status in plain words, honest when the company is late: a running
+    deadline past its due time, or an unacknowledged report already escalated (which
+    closed its first clock)."""
+    now = timezone.now()
+    late = any(not d.paused and d.due_at < now for d in timeline.deadlines
+               if d.kind != Kind.REPORTER_REPLY)
+    if complaint.state == State.SUBMITTED:
+        return str(LATE_SUBMITTED if late or complaint.escalation_level else
+                   PLAIN_STATE[State.SUBMITTED])
+    plain = str(PLAIN_STATE.get(complaint.state, ""))
+    return f"{plain} {LATE_STEP}" if late else plain
+
+
 def _reporter_case(request: HttpRequest, complaint: Complaint, actor: Any,
                    *, status: int = 200, message_form: MessageForm | None = None,
                    confirm_withdraw: bool = False) -> HttpResponse:
     timeline = reporter_timeline(complaint)
     return render(request, "complaints/reporter_case.html", {
-        "complaint": complaint, "plain_state": PLAIN_STATE.get(complaint.state, ""),
+        "complaint": complaint, "plain_state": _plain_state(complaint, timeline),
         "steps": [{"at": step.at, "text": PLAIN_STEP[step.event],
                    "missed": [PLAIN_DEADLINE.get(kind, kind) for kind in step.missed]}
                   for step in timeline.steps],

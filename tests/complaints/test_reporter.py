@@ -4,10 +4,13 @@ brute force on keys stopped and audited, messages, and revealing identity later.
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 
 import pytest
+import time_machine
 from django.db import connection
+from django.utils import timezone
 
 from audit.actions import Action
 from audit.models import AuditEvent
@@ -287,3 +290,19 @@ def test_a_reporters_message_answers_a_request_for_information(filed: Any, repor
     # A handler's message does not move the case.
     message_send(complaint=complaint, actor=hr_reviewer, body="Thank you.")
     assert Complaint.objects.get(pk=complaint.pk).state == "acknowledged"
+
+
+def test_a_late_acknowledgement_is_said_plainly_weeks_later(client: Any,
+                                                           org: dict[str, Any]) -> None:
+    from escalation.services.sweep import sweep
+
+    _, reference, key = _file_anonymously(client)  # critical: one business day
+    client.post("/follow-up/", {"receipt_key": key})
+    assert "It will be acknowledged soon" in client.get("/follow-up/case/").content.decode()
+    with time_machine.travel(timezone.now() + timedelta(weeks=8), tick=True):
+        sweep()
+        client.post("/follow-up/", {"receipt_key": key})  # a new visit: the old one expired
+        page = client.get("/follow-up/case/").content.decode()
+    assert "acknowledgement is overdue: the company is late" in page
+    assert "will be acknowledged soon" not in page
+    assert Complaint.objects.get(reference=reference).state == "submitted"
