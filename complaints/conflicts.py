@@ -64,6 +64,21 @@ class Account:
     person_id: int | None
 
 
+def role_holders(role_names: Iterable[str]) -> dict[str, list[Account]]:
+    """The active accounts holding each of these roles, in id order: the few senior staff
+    the sweep escalates to and the directory guard counts on. One query."""
+    from django.contrib.auth import get_user_model
+
+    names = list(role_names)
+    by_role: dict[str, list[Account]] = {name: [] for name in names}
+    for role, pk, email, person_id in (
+            get_user_model().objects.filter(is_active=True, groups__name__in=names)
+            .order_by("pk", "groups__name")
+            .values_list("groups__name", "pk", "email", "person__id")):
+        by_role[role].append(Account(pk, email, person_id))
+    return by_role
+
+
 def person_id_of(user: Any) -> int | None:
     """The directory person of an account, or None (read once per user object)."""
     from complaints.models import Person

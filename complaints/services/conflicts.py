@@ -8,7 +8,6 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from django.contrib.auth import get_user_model
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -19,13 +18,13 @@ from audit.services import execute_prepared
 from complaints import roles
 from complaints.conflicts import (
     MAX_CHAIN_DEPTH,
-    Account,
     active_conflicts,
     conflicted_many,
     directory_conflicts,
     forget,
     is_conflicted,
     person_id_of,
+    role_holders,
 )
 from complaints.errors import InvalidInput, TransitionForbidden
 from complaints.models import (
@@ -177,7 +176,7 @@ def complaint_declare_conflict(*, complaint: Complaint, actor: Any, reason: str 
                      from_state=locked.state, to_state=locked.state, payload=payload)
 
 
-def _subtree(person_ids: set[int]) -> set[int]:
+def people_below(person_ids: set[int]) -> set[int]:
     """These people and everyone below them, at any depth."""
     found = set(person_ids)
     frontier = set(person_ids)
@@ -200,7 +199,7 @@ def conflicts_after_directory_change(*, moved_person_ids: set[int], actor: Any,
     if not moved_person_ids:
         return 0
     now = now or timezone.now()
-    below = _subtree(moved_person_ids)
+    below = people_below(moved_person_ids)
     affected = sorted(set(
         Subject.objects.filter(person_id__in=below, complaint__state__in=OPEN_STATES)
         .values_list("complaint_id", flat=True)))
@@ -244,14 +243,6 @@ def conflicts_after_link(*, user: Any, person_id: int) -> int:
 LADDER_ROLES = (roles.COMPLIANCE_OFFICER, roles.AUDIT_COMMITTEE)
 
 
-def ladder_holders() -> dict[str, list[Account]]:
-    """The active accounts holding each ladder role (a handful of senior staff)."""
-    return {role: [Account(pk=pk, email=email, person_id=person_id)
-                   for pk, email, person_id in get_user_model().objects.filter(
-                       is_active=True, groups__name=role).values_list("pk", "email", "person__id")]
-            for role in LADDER_ROLES}
-
-
 def ladder_people() -> set[int]:
     """The directory people linked to an active account that holds a ladder role."""
     return set(Person.objects.filter(user__is_active=True, user__groups__name__in=LADDER_ROLES)
@@ -262,7 +253,7 @@ def ladder_cover(complaint_ids: list[int]) -> dict[int, frozenset[str]]:
     """For each complaint, the ladder roles that have at least one active holder who is
     neither conflicted on it nor its reporter: who could still escalate to it, free it, or
     decide a removal. Three queries for any number of cases."""
-    holders = ladder_holders()
+    holders = role_holders(LADDER_ROLES)
     everyone = [account for accounts in holders.values() for account in accounts]
     conflicted = conflicted_many(complaint_ids, among=everyone)
     reporters = dict(Complaint.objects.filter(pk__in=complaint_ids)

@@ -21,11 +21,11 @@ from complaints.errors import InvalidInput
 from complaints.models import OPEN_STATES, Complaint, Person, Subject
 from complaints.services.conflicts import (
     LADDER_ROLES,
-    _subtree,
     conflicts_after_directory_change,
     conflicts_after_link,
     ladder_cover,
     ladder_people,
+    people_below,
 )
 
 COLUMNS = ("employee_id", "name", "email", "department", "manager_employee_id")
@@ -240,11 +240,12 @@ def _link(pairs: list[tuple[int, int]], *, actor: Any) -> int:
     conflicted handler taken off the cases its person is conflicted on."""
     linked = 0
     user_model = get_user_model()
+    employee_ids = dict(Person.objects.filter(pk__in=[p for p, _ in pairs])
+                        .values_list("pk", "employee_id"))
     for person_pk, user_id in pairs:
         if Person.objects.filter(pk=person_pk, user__isnull=True).update(user_id=user_id):
-            employee_id = Person.objects.values_list("employee_id", flat=True).get(pk=person_pk)
             audit.record(action=Action.DIRECTORY_ACCOUNT_LINKED, actor=actor,
-                         target=("person", employee_id), payload={"user": user_id})
+                         target=("person", employee_ids[person_pk]), payload={"user": user_id})
             conflicts_after_link(user=user_model(pk=user_id), person_id=person_pk)
             linked += 1
     return linked
@@ -309,7 +310,7 @@ class _LadderWatch:
             pk__in=linking_users, is_active=True, groups__name__in=LADDER_ROLES).exists()
         if not (newly_above or newly_linked):
             return None
-        cases = set(Subject.objects.filter(person_id__in=_subtree(moved),
+        cases = set(Subject.objects.filter(person_id__in=people_below(moved),
                                            complaint__state__in=OPEN_STATES)
                     .values_list("complaint_id", flat=True)) if moved else set()
         cases |= set(active_conflicts().filter(person_id__in=[p for p, _ in linking],

@@ -28,7 +28,7 @@ from django.utils import timezone
 from audit import services as audit
 from audit.actions import Action
 from complaints import roles
-from complaints.conflicts import Account, Conflicted, conflicted_many
+from complaints.conflicts import Account, Conflicted, conflicted_many, role_holders
 from complaints.models import Complaint
 from escalation.models import Deadline, Escalation, Kind, Notification
 from escalation.policy import ESCALATION, Policies
@@ -125,7 +125,8 @@ def sweep(*, now: datetime | None = None, batch_size: int | None = None, dry_run
                     if not batch:
                         break
                     result.passes += 1
-                    staff = staff or _staff_by_role()  # read once, and only when needed
+                    # Read once, and only when needed.
+                    staff = staff or role_holders(LEVEL_ROLE.values())
                     queued.extend(_chunks(batch, workers, skip, settled, expired, result))
                     continue
                 chunk = queued.popleft()
@@ -211,17 +212,6 @@ def _expire_reply_window(complaint_id: int) -> bool:
 
     complaint_reply_window_expired(complaint=Complaint(pk=complaint_id))
     return True
-
-
-def _staff_by_role() -> dict[str, list[Account]]:
-    members = (get_user_model().objects
-               .filter(is_active=True, groups__name__in=LEVEL_ROLE.values())
-               .order_by("pk", "groups__name")
-               .values_list("groups__name", "pk", "email", "person__id"))
-    by_role: dict[str, list[Account]] = defaultdict(list)
-    for role, pk, email, person_id in members:
-        by_role[role].append(Account(pk, email, person_id))
-    return by_role
 
 
 def _claim(complaint_ids: list[int], now: datetime) -> list[tuple[int, int, str, Any]]:
