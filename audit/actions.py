@@ -77,7 +77,7 @@ class Action(StrEnum):
     EXPORT_CASE_AUDIT_PDF = "export.case_audit_pdf"
     EXPORT_COMPLIANCE_REPORT = "export.compliance_report"
     AUDIT_LOG_VIEWED = "audit.log_viewed"
-    # Configuration (escalation.services.policies): deadlines and retention, each with the
+    # Configuration (compliance.services.policies): deadlines and retention, each with the
     # values before and after; what the environment set, as a sweep last saw it.
     POLICY_CHANGE_PROPOSED = "policy.change_proposed"
     POLICY_CHANGED = "policy.changed"

@@ -7,7 +7,7 @@ from django.db import transaction
 
 from audit import services
 from audit.actions import Action
-from audit.selectors.opaque import verification_payload
+from audit.opaque import verification_payload
 
 log = logging.getLogger(__name__)
 

@@ -212,13 +212,13 @@ def seed_complaints(count: int) -> list[int]:
     from django.contrib.auth.models import Group
     from django.utils import timezone
 
-    from complaints import roles
+    from complaints import access
     from complaints.models import Category, Complaint, Severity
 
     user_model = get_user_model()
     user, _ = user_model.objects.get_or_create(username=HR_USERNAME,
                                                defaults={"email": "bench@example.com"})
-    user.groups.add(Group.objects.get_or_create(name=roles.HR_REVIEWER)[0])
+    user.groups.add(Group.objects.get_or_create(name=access.HR_REVIEWER)[0])
     now = timezone.now()
     rows = [
         Complaint(category=Category.BULLYING, severity=Severity.STANDARD,

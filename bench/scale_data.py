@@ -352,7 +352,7 @@ def load_directory(url: str, org: Any, now: int, first: int, hashed: str) -> dic
     import psycopg
     from scale_org import DAY, iso
 
-    from complaints import roles
+    from complaints import access
 
     joined = iso(first - 30 * DAY)
     updated = iso(now)
@@ -360,7 +360,7 @@ def load_directory(url: str, org: Any, now: int, first: int, hashed: str) -> dic
     with psycopg.connect(url) as conn:
         conn.execute("SET synchronous_commit = off")
         group_ids = {}
-        for role in roles.ALL_ROLES:
+        for role in access.ALL_ROLES:
             group_ids[role] = conn.execute("INSERT INTO auth_group (name) VALUES (%s) "
                                            "RETURNING id", (role,)).fetchone()[0]
         # As seed_demo does: compliance officers edit the SLA policies, in the admin.
@@ -368,7 +368,7 @@ def load_directory(url: str, org: Any, now: int, first: int, hashed: str) -> dic
             "INSERT INTO auth_group_permissions (group_id, permission_id) SELECT %s, p.id "
             "FROM auth_permission p JOIN django_content_type ct ON ct.id = p.content_type_id "
             "WHERE ct.app_label = 'escalation' AND ct.model = 'slapolicy'",
-            (group_ids[roles.COMPLIANCE_OFFICER],))
+            (group_ids[access.COMPLIANCE_OFFICER],))
         with conn.cursor() as cursor:
             with cursor.copy("COPY auth_user (id, password, last_login, is_superuser, username, "
                              "first_name, last_name, email, is_staff, is_active, date_joined) "
@@ -376,7 +376,7 @@ def load_directory(url: str, org: Any, now: int, first: int, hashed: str) -> dic
                 lines = []
                 for member in org.staff:
                     first_name, last_name = org.name(member.person_id).split(" ", 1)
-                    is_staff = "t" if member.role == roles.COMPLIANCE_OFFICER else "f"
+                    is_staff = "t" if member.role == access.COMPLIANCE_OFFICER else "f"
                     lines.append(f"{member.user_id}\t{hashed}\t\\N\tf\t{member.username}\t"
                                  f"{first_name}\t{last_name}\t{member.username}@example.com\t"
                                  f"{is_staff}\tt\t{joined}\n")
@@ -663,7 +663,7 @@ def check_clocks(url: str, now: datetime) -> dict[str, Any]:
 def check_conflicts(url: str, sample: int, seed: int) -> dict[str, Any]:
     """The conflict rows of a sample of complaints are exactly what the app's own
     ``directory_conflicts`` derives from the directory (complaints/conflicts.py)."""
-    from complaints.conflicts import directory_conflicts
+    from complaints.services.conflicts import directory_conflicts
 
     total = sql(url, "SELECT max(id) FROM complaints_complaint")[0][0]
     ids = sorted(random.Random(seed).sample(range(1, total + 1), min(sample, total)))

@@ -28,15 +28,15 @@ import math
 import random
 from typing import Any
 
+from escalation.services.sweep import LEVEL_ROLE, TOP_LEVEL
 from scale_org import DAY, HOUR, MINUTE, SECOND, Clock, Org, at_work, below
 
+from complaints import access
 from complaints import models as complaint_models
-from complaints import roles
 from complaints.models import AUDIT_COMMITTEE_CATEGORIES, CRITICAL_CATEGORIES, REFERENCE_ALPHABET
 from escalation import models as escalation_models
 from escalation.policy import ESCALATION
 from escalation.services.deadlines import PAUSED, STATE_KINDS
-from escalation.services.sweep import LEVEL_ROLE, TOP_LEVEL
 
 
 class State:
@@ -426,8 +426,8 @@ class Simulator:
             # Someone must be left for each step (an investigator, and a lead or compliance
             # officer to decide); conflicts run up the chain, so that is almost always so.
             # The chief executive is never a subject: a simplification of this model.
-            if all(eligible[role] for role in (roles.INVESTIGATOR, roles.COMPLIANCE_OFFICER)) \
-                    or (eligible[roles.INVESTIGATOR] and eligible[roles.HR_LEAD]):
+            if all(eligible[role] for role in (access.INVESTIGATOR, access.COMPLIANCE_OFFICER)) \
+                    or (eligible[access.INVESTIGATOR] and eligible[access.HR_LEAD]):
                 break
         case.conflicts = conflicts
         typed = [rng.choice(TYPED_NAMES)] if rng.random() < TYPED_SUBJECT_SHARE else []
@@ -526,7 +526,7 @@ class Simulator:
         starts = [s[0] for s in run.segments]
         # The audit committee sees SOX cases (and level-3 ones, which it is told of anyway).
         committee_sees = case.category in AUDIT_COMMITTEE_CATEGORIES and bool(
-            run.eligible[roles.AUDIT_COMMITTEE])
+            run.eligible[access.AUDIT_COMMITTEE])
         reads = []
         for t in times:
             segment = run.segments[max(0, bisect.bisect_right(starts, t) - 1)]
@@ -542,14 +542,14 @@ class Simulator:
             elif assignee and roll < 0.75:
                 who = assignee
             elif roll >= 0.9 and committee_sees:
-                who = run.any_of(roles.AUDIT_COMMITTEE, roles.COMPLIANCE_OFFICER)
+                who = run.any_of(access.AUDIT_COMMITTEE, access.COMPLIANCE_OFFICER)
             else:
                 # Need-to-know (complaints/access.py): reviewers see the intake stages,
                 # senior HR and compliance every case they are not conflicted on.
-                handlers = run.eligible[roles.HR_REVIEWER] + run.eligible[roles.HR_LEAD]
+                handlers = run.eligible[access.HR_REVIEWER] + run.eligible[access.HR_LEAD]
                 who = handlers[below(rng, len(handlers))] if handlers and \
                     state in (State.SUBMITTED, State.ACKNOWLEDGED) else \
-                    run.any_of(roles.HR_LEAD, roles.COMPLIANCE_OFFICER)
+                    run.any_of(access.HR_LEAD, access.COMPLIANCE_OFFICER)
             seen = at_work(t, rng)
             if seen > last:
                 seen = t
@@ -751,15 +751,15 @@ class _Run:
         t = case.submitted
         rows: list[Row] = self.follow("", State.SUBMITTED, t)
         routed = False
-        if not (self.eligible[roles.HR_REVIEWER] or self.eligible[roles.HR_LEAD]):
-            officers = self.eligible[roles.COMPLIANCE_OFFICER]
+        if not (self.eligible[access.HR_REVIEWER] or self.eligible[access.HR_LEAD]):
+            officers = self.eligible[access.COMPLIANCE_OFFICER]
             if officers:
                 case.assignee = officers[case.id % len(officers)]
                 rows.append(Notification(case.assignee, False, "routed", t))
                 routed = True
         if case.category in AUDIT_COMMITTEE_CATEGORIES:
             rows += [Notification(u, False, "filed", t)
-                     for u in self.eligible[roles.AUDIT_COMMITTEE]]
+                     for u in self.eligible[access.AUDIT_COMMITTEE]]
         payload = {
             "category": case.category, "severity": case.severity,
             "subjects": len(case.subjects), "witnesses": len(case.witnesses),
@@ -777,9 +777,9 @@ class _Run:
                 self.withdraw(withdraw)
                 return
         self.advance(ack)
-        first = roles.HR_REVIEWER if rng.random() < 0.9 else roles.HR_LEAD
-        actor = case.assignee or self.any_of(first, roles.HR_REVIEWER, roles.HR_LEAD,
-                                             roles.COMPLIANCE_OFFICER)
+        first = access.HR_REVIEWER if rng.random() < 0.9 else access.HR_LEAD
+        actor = case.assignee or self.any_of(first, access.HR_REVIEWER, access.HR_LEAD,
+                                             access.COMPLIANCE_OFFICER)
         case.acknowledged = ack
         if case.assignee is None:
             case.assignee = actor
@@ -791,13 +791,13 @@ class _Run:
         officer the case was escalated or routed to)."""
         if self.case.assignee is not None:
             return self.case.assignee
-        return self.any_of(roles.HR_REVIEWER, roles.HR_LEAD, roles.COMPLIANCE_OFFICER)
+        return self.any_of(access.HR_REVIEWER, access.HR_LEAD, access.COMPLIANCE_OFFICER)
 
     def decider(self, not_this: int | None = None) -> int:
         """An hr_lead (mostly) or compliance officer who is not ``not_this``."""
         rng = self.rng
-        leads = [u for u in self.eligible[roles.HR_LEAD] if u != not_this]
-        officers = [u for u in self.eligible[roles.COMPLIANCE_OFFICER] if u != not_this]
+        leads = [u for u in self.eligible[access.HR_LEAD] if u != not_this]
+        officers = [u for u in self.eligible[access.COMPLIANCE_OFFICER] if u != not_this]
         if self.case.assignee in leads and rng.random() < 0.7:
             return self.case.assignee
         pool = leads if leads and (rng.random() < 0.8 or not officers) else officers
@@ -883,7 +883,7 @@ class _Run:
     def start_investigation(self, t: int) -> None:
         case, rng = self.case, self.rng
         actor = self.decider()
-        investigators = self.eligible[roles.INVESTIGATOR]
+        investigators = self.eligible[access.INVESTIGATOR]
         self.investigator = investigators[below(rng, len(investigators))]
         rows: list[Row] = []
         investigation = case.investigation
@@ -1007,7 +1007,7 @@ class _Run:
                                              {})]))
         decided = self.when("withdrawal_decision", None)
         self.advance(decided)
-        officer = self.any_of(roles.COMPLIANCE_OFFICER)
+        officer = self.any_of(access.COMPLIANCE_OFFICER)
         case.withdrawal_requested = None
         if rng.random() < P_WITHDRAWAL_GRANTED:
             case.ended = decided
@@ -1028,8 +1028,8 @@ class _Run:
         if state == State.SUBMITTED:
             ack = self.when("acknowledge", Kind.ACKNOWLEDGE)
             self.advance(ack)
-            actor = self.case.assignee or self.any_of(roles.HR_REVIEWER, roles.HR_LEAD,
-                                                      roles.COMPLIANCE_OFFICER)
+            actor = self.case.assignee or self.any_of(access.HR_REVIEWER, access.HR_LEAD,
+                                                      access.COMPLIANCE_OFFICER)
             self.case.acknowledged = ack
             self.case.assignee = self.case.assignee or actor
             self.step(ack, "complaint.acknowledged", ("user", str(actor)), State.ACKNOWLEDGED)

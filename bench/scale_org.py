@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from complaints import roles
+from complaints import access
 from escalation import calendar
 from escalation.models import Unit
 from escalation.policy import DEFAULTS
@@ -24,10 +24,10 @@ HOUR = 60 * MINUTE
 DAY = 24 * HOUR
 EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 
-# Staff accounts per role (complaints/roles.py), where they sit in the organisation.
+# Staff accounts per role (complaints/access.py), where they sit in the organisation.
 STAFF = (
-    (roles.HR_REVIEWER, 40), (roles.HR_LEAD, 5), (roles.INVESTIGATOR, 20),
-    (roles.COMPLIANCE_OFFICER, 4), (roles.AUDIT_COMMITTEE, 3),
+    (access.HR_REVIEWER, 40), (access.HR_LEAD, 5), (access.INVESTIGATOR, 20),
+    (access.COMPLIANCE_OFFICER, 4), (access.AUDIT_COMMITTEE, 3),
 )
 DIVISIONS = ("Engineering", "Sales", "Operations", "Finance", "People", "Legal & Compliance",
              "Marketing", "Customer Support")
@@ -235,7 +235,7 @@ class Org:
 
 def build_org(size: int, seed: int) -> Org:
     rng = random.Random(f"org:{seed}")
-    board_size = dict(STAFF)[roles.AUDIT_COMMITTEE]
+    board_size = dict(STAFF)[access.AUDIT_COMMITTEE]
     tree_size = size - board_size
     manager, depth, department = [0, 0], [0, 0], ["", "Executive"]
     reports: dict[int, list[int]] = {}
@@ -290,18 +290,18 @@ def build_org(size: int, seed: int) -> Org:
         return chosen
 
     counts = dict(STAFF)
-    investigators = counts[roles.INVESTIGATOR]
+    investigators = counts[access.INVESTIGATOR]
     people_of_role = {
-        roles.HR_REVIEWER: place(HR_DIVISION, range(3, 6), counts[roles.HR_REVIEWER]),
-        roles.HR_LEAD: place(HR_DIVISION, range(2, 4), counts[roles.HR_LEAD]),
+        access.HR_REVIEWER: place(HR_DIVISION, range(3, 6), counts[access.HR_REVIEWER]),
+        access.HR_LEAD: place(HR_DIVISION, range(2, 4), counts[access.HR_LEAD]),
         # Employee relations in People, the rest in Legal: no single subject below the
         # chief executive conflicts all of them.
-        roles.INVESTIGATOR: sorted(place(HR_DIVISION, range(3, 7), investigators * 2 // 3)
+        access.INVESTIGATOR: sorted(place(HR_DIVISION, range(3, 7), investigators * 2 // 3)
                                    + place(LEGAL_DIVISION, range(3, 7),
                                            investigators - investigators * 2 // 3)),
-        roles.COMPLIANCE_OFFICER: place(LEGAL_DIVISION, range(2, 5),
-                                        counts[roles.COMPLIANCE_OFFICER]),
-        roles.AUDIT_COMMITTEE: board,
+        access.COMPLIANCE_OFFICER: place(LEGAL_DIVISION, range(2, 5),
+                                        counts[access.COMPLIANCE_OFFICER]),
+        access.AUDIT_COMMITTEE: board,
     }
     staff: list[StaffMember] = []
     for role, _ in STAFF:

@@ -15,7 +15,6 @@ from django.db.models.functions import Upper
 from django.utils.translation import gettext_lazy as _
 from django_fsm import FSMField, FSMModelMixin, transition
 
-from complaints import permissions as perm
 from complaints.encryption import EncryptedTextField
 
 # Crockford-like: no 0/O, 1/I/L, so a reference read aloud or handwritten survives.
@@ -204,83 +203,66 @@ class Complaint(FSMModelMixin, models.Model):
     def is_critical(self) -> bool:
         return self.severity == Severity.CRITICAL
 
-    @property
-    def is_open(self) -> bool:
-        return self.state in OPEN_STATES
-
     # --- Transitions: fields on self only ----------------------------------------------
 
-    @transition(field=state, source=State.SUBMITTED, target=State.ACKNOWLEDGED,
-                permission=perm.may_handle)
+    @transition(field=state, source=State.SUBMITTED, target=State.ACKNOWLEDGED)
     def acknowledge(self, *, by: Any, at: Any) -> None:
         self.acknowledged_at = at
         if self.assignee_id is None:
             self.assignee = by
 
-    @transition(field=state, source=State.ACKNOWLEDGED, target=State.AWAITING_REPORTER,
-                permission=perm.may_handle)
+    @transition(field=state, source=State.ACKNOWLEDGED, target=State.AWAITING_REPORTER)
     def request_information(self, *, by: Any, at: Any) -> None:
         pass
 
-    @transition(field=state, source=State.AWAITING_REPORTER, target=State.ACKNOWLEDGED,
-                permission=perm.may_reply)
+    @transition(field=state, source=State.AWAITING_REPORTER, target=State.ACKNOWLEDGED)
     def reporter_replies(self, *, by: Any, at: Any) -> None:
         pass
 
-    @transition(field=state, source=State.AWAITING_REPORTER, target=State.ACKNOWLEDGED,
-                permission=perm.only_the_system)
+    @transition(field=state, source=State.AWAITING_REPORTER, target=State.ACKNOWLEDGED)
     def reply_window_expired(self, *, by: Any, at: Any) -> None:
         """The reporter did not answer in time: the case goes back to the handler."""
 
-    @transition(field=state, source=State.ACKNOWLEDGED, target=State.DISMISSAL_PROPOSED,
-                permission=perm.may_handle)
+    @transition(field=state, source=State.ACKNOWLEDGED, target=State.DISMISSAL_PROPOSED)
     def propose_dismissal(self, *, by: Any, at: Any) -> None:
         self.dismissal_proposed_by = by
         self.dismissal_proposed_at = at
 
-    @transition(field=state, source=State.DISMISSAL_PROPOSED, target=State.DISMISSED,
-                permission=perm.may_decide_dismissal)
+    @transition(field=state, source=State.DISMISSAL_PROPOSED, target=State.DISMISSED)
     def approve_dismissal(self, *, by: Any, at: Any) -> None:
         self.ended_at = at
 
-    @transition(field=state, source=State.DISMISSAL_PROPOSED, target=State.ACKNOWLEDGED,
-                permission=perm.may_decide_dismissal)
+    @transition(field=state, source=State.DISMISSAL_PROPOSED, target=State.ACKNOWLEDGED)
     def reject_dismissal(self, *, by: Any, at: Any) -> None:
         self.dismissal_proposed_by = None
         self.dismissal_proposed_at = None
 
-    @transition(field=state, source=State.ACKNOWLEDGED, target=State.INVESTIGATING,
-                permission=perm.may_start_investigation)
+    @transition(field=state, source=State.ACKNOWLEDGED, target=State.INVESTIGATING)
     def start_investigation(self, *, by: Any, at: Any) -> None:
         self.investigation_started_at = at
 
-    @transition(field=state, source=State.INVESTIGATING, target=State.FINDINGS_RECORDED,
-                permission=perm.may_record_findings)
+    @transition(field=state, source=State.INVESTIGATING, target=State.FINDINGS_RECORDED)
     def record_findings(self, *, by: Any, at: Any) -> None:
         self.findings_recorded_at = at
 
-    @transition(field=state, source=State.FINDINGS_RECORDED, target=State.RESOLVED,
-                permission=perm.may_decide_findings)
+    @transition(field=state, source=State.FINDINGS_RECORDED, target=State.RESOLVED)
     def approve_findings(self, *, by: Any, at: Any) -> None:
         self.resolved_at = at
 
-    @transition(field=state, source=State.FINDINGS_RECORDED, target=State.INVESTIGATING,
-                permission=perm.may_decide_findings)
+    @transition(field=state, source=State.FINDINGS_RECORDED, target=State.INVESTIGATING)
     def return_for_work(self, *, by: Any, at: Any) -> None:
         self.findings_recorded_at = None
 
-    @transition(field=state, source=State.RESOLVED, target=State.CLOSED,
-                permission=perm.may_handle)
+    @transition(field=state, source=State.RESOLVED, target=State.CLOSED)
     def close(self, *, by: Any, at: Any) -> None:
         self.ended_at = at
 
-    @transition(field=state, source=WITHDRAWABLE, target=State.WITHDRAWN,
-                permission=perm.may_withdraw)
+    @transition(field=state, source=WITHDRAWABLE, target=State.WITHDRAWN)
     def withdraw(self, *, by: Any, at: Any) -> None:
         self.ended_at = at
         self.withdrawal_requested_at = None
 
-    @transition(field=state, source=ENDED, target=State.ACKNOWLEDGED, permission=perm.may_reopen)
+    @transition(field=state, source=ENDED, target=State.ACKNOWLEDGED)
     def reopen(self, *, by: Any, at: Any) -> None:
         self.reopened_at = at
         self.ended_at = None

@@ -23,8 +23,8 @@ from django.db.models import (
 from django.utils import timezone
 from django.utils.functional import cached_property
 
-from complaints import roles
-from complaints.access import COMMITTEE_LEVEL, visible_complaints
+from complaints import access
+from complaints.access import COMMITTEE_LEVEL, conflicted_exists, visible_complaints
 from complaints.models import (
     OPEN_STATES,
     CaseNote,
@@ -34,7 +34,7 @@ from complaints.models import (
     Investigation,
     Message,
 )
-from escalation.models import Deadline
+from escalation.models import Deadline, Notification
 
 QUEUES = {
     "mine": "Mine",
@@ -55,7 +55,7 @@ def _queue_q(user: Any, name: str, now: datetime) -> Q:
                       .values("complaint_id"))
     if name == "escalated":
         to_me = Q(assignee=user) | Q(co_owner=user)
-        if roles.AUDIT_COMMITTEE in roles.roles_of(user):
+        if access.AUDIT_COMMITTEE in access.roles_of(user):
             to_me |= Q(escalation_level__gte=COMMITTEE_LEVEL)
         return Q(escalation_level__gt=0) & to_me
     raise KeyError(name)
@@ -350,3 +350,14 @@ def case_conflicts(complaint: Complaint) -> CaseConflicts:
         row.removal_pending = row.pk in waiting  # type: ignore[attr-defined]
     return CaseConflicts(active=[r for r in rows if r.removed_at is None], pending=pending,
                          removed=[r for r in rows if r.removed_at is not None])
+
+
+def notifications_for(user: Any, *, limit: int = 50) -> QuerySet[Notification]:
+    """A signed-in user's in-app notifications, newest first: those addressed to them,
+    including, for a reporter, news of their own reports. Never one about a case they are
+    conflicted on now: a case that became conflicted for them leaves their inbox too."""
+    return (Notification.objects.filter(recipient=user)
+            .exclude(conflicted_exists(user, complaint="complaint_id"))
+            .select_related("complaint").only("kind", "subject", "body", "created_at", "read_at",
+                                              "complaint__reference")
+            .order_by("-created_at")[:limit])

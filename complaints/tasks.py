@@ -8,6 +8,16 @@ from django.db import OperationalError
 
 from complaints.services import retention
 from complaints.services.held_uploads import held_uploads_sweep
+from complaints.services.sweep import sweep
+from escalation.services.observed import config_observe
+
+
+@shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)
+def sweep_deadlines() -> dict[str, object]:
+    # A redeploy that changed the calendar or the retention setting is on the record before
+    # the first sweep that runs under it.
+    config_observe()
+    return sweep().as_dict()
 
 
 @shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)

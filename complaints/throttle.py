@@ -39,7 +39,7 @@ from django.core.cache import cache
 from django.http import HttpRequest
 from django_ratelimit.core import get_usage
 
-from complaints.permissions import ReporterPrincipal
+from complaints.access import ReporterPrincipal
 from complaints.receipts import normalise
 from complaints.services.reporter import (
     WrongReceiptKey,

@@ -36,7 +36,7 @@ from qrcode.image.svg import SvgPathImage
 
 from audit import services as audit
 from audit.actions import Action
-from complaints import roles
+from complaints import access
 
 VERIFY_PATH = "/accounts/two-factor/"
 SETUP_PATH = "/accounts/two-factor/setup/"
@@ -49,7 +49,7 @@ DEVICE_NAME = "Authenticator app"
 
 def is_staff_account(user: Any) -> bool:
     return bool(
-        user.is_staff or user.is_superuser or roles.has_role(user, frozenset(roles.ALL_ROLES))
+        user.is_staff or user.is_superuser or access.has_role(user, frozenset(access.ALL_ROLES))
     )
 
 

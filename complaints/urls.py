@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.urls import path
 
 from complaints.views import public, staff
-from escalation.views import notification_list
+from complaints.views.notifications import notification_list
 
 app_name = "complaints"
 urlpatterns = [

@@ -19,7 +19,7 @@ urlpatterns = [
     # set_language: the language switcher in templates/base.html posts here.
     path("i18n/", include("django.conf.urls.i18n")),
     path("api/v1/", include("complaints.api.urls")),
-    path("compliance/", include("audit.urls")),
+    path("compliance/", include("compliance.urls")),
     path("", include("complaints.urls")),
 ]
 handler500 = "complaints.unavailable.server_error"

@@ -1,5 +1,5 @@
 """System checks: configuration from the environment must be within the same bounds as
-configuration stored through escalation.services.policies."""
+configuration stored through compliance.services.policies."""
 
 from __future__ import annotations
 

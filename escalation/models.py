@@ -36,7 +36,7 @@ class SlaPolicy(models.Model):
     """An override of a default deadline (escalation/policy.py) for a category, a severity,
     or both. ``escalation`` is the shorter deadline that starts at each escalation level.
 
-    Written only by escalation.services.policies, which checks the legal bounds, audits the
+    Written only by compliance.services.policies, which checks the legal bounds, audits the
     old and new values and asks a second person to approve a longer deadline."""
 
     kind = models.CharField(max_length=32, choices=[*Kind.choices, ("escalation", "Escalation")])
@@ -55,7 +55,7 @@ class SlaPolicy(models.Model):
             # The database's own floor and ceiling, whoever writes the row: no clock of zero
             # and none that can never fire. The exact legal bounds (7 days to acknowledge,
             # 3 months otherwise, on the organisation's calendar) are checked by
-            # escalation.services.policies, the only writer; this is the coarse backstop.
+            # compliance.services.policies, the only writer; this is the coarse backstop.
             models.CheckConstraint(
                 condition=Q(amount__gte=1) & (
                     Q(unit=Unit.SECONDS, amount__lte=CEILING_DAYS * 86400)
@@ -75,7 +75,7 @@ class SlaPolicy(models.Model):
 class RetentionPolicy(models.Model):
     """How long an ended case keeps its personal data. One row with a blank category is
     the default in force (per-category rows are for later); without it the setting
-    RETENTION_DAYS is in force. Written only by escalation.services.policies."""
+    RETENTION_DAYS is in force. Written only by compliance.services.policies."""
 
     category = models.CharField(max_length=32, blank=True, unique=True,
                                 help_text="blank: every category")
@@ -172,7 +172,7 @@ class Deadline(models.Model):
                                     name="deadline_one_open_per_kind"),
         ]
         indexes = [
-            # Used by escalation.services.sweep to find what is due: open, running deadlines
+            # Used by complaints.services.sweep to find what is due: open, running deadlines
             # by due time. Partial, so it stays small however many closed deadlines pile up.
             models.Index(fields=["due_at"], name="deadline_due_running",
                          condition=Q(closed_at=None, paused_at=None)),

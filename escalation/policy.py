@@ -1,7 +1,7 @@
 """How long each deadline runs (DESIGN.md, "Deadlines and automatic escalation").
 
 Defaults below; a compliance officer overrides them per category, severity or both with
-``SlaPolicy`` rows, through escalation.services.policies only. The most specific row wins:
+``SlaPolicy`` rows, through compliance.services.policies only. The most specific row wins:
 category and severity, then category, then severity, then the default. ``BOUNDS`` are the
 law's limits on any of them, and ``span`` compares durations across units. The retention
 period in force is read here too (``retention_days``).

@@ -7,17 +7,6 @@ from celery import shared_task
 from django.db import OperationalError
 
 from escalation.services import notifications
-from escalation.services.policies import config_observe
-from escalation.services.sweep import sweep
-
-
-@shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)
-def sweep_deadlines() -> dict[str, object]:
-    # A redeploy that changed the calendar or the retention setting is on the record before
-    # the first sweep that runs under it.
-    config_observe()
-    return sweep().as_dict()
-
 
 # Notifications one delivery task sends before it hands on to the next.
 DELIVERY_BATCH = 200

@@ -10,7 +10,7 @@ from django.core.management.color import no_style
 from django.db import connection
 
 from audit.triggers import checkpoint_insert_postgresql
-from complaints import roles
+from complaints import access
 from complaints.models import Category, Complaint
 from complaints.services import complaint_submit
 from escalation.services.deadlines import running_min
@@ -155,38 +155,38 @@ def reporter(org: dict[str, Any]) -> Any:
 
 @pytest.fixture
 def hr_reviewer(db: None) -> Any:
-    return _staff("hr_reviewer", roles.HR_REVIEWER)
+    return _staff("hr_reviewer", access.HR_REVIEWER)
 
 
 @pytest.fixture
 def hr_lead(db: None) -> Any:
-    return _staff("hr_lead", roles.HR_LEAD)
+    return _staff("hr_lead", access.HR_LEAD)
 
 
 @pytest.fixture
 def hr_lead_2(db: None) -> Any:
-    return _staff("hr_lead_2", roles.HR_LEAD)
+    return _staff("hr_lead_2", access.HR_LEAD)
 
 
 @pytest.fixture
 def investigator(db: None) -> Any:
-    return _staff("investigator", roles.INVESTIGATOR)
+    return _staff("investigator", access.INVESTIGATOR)
 
 
 @pytest.fixture
 def compliance(db: None) -> Any:
-    return _staff("compliance", roles.COMPLIANCE_OFFICER)
+    return _staff("compliance", access.COMPLIANCE_OFFICER)
 
 
 @pytest.fixture
 def audit_committee(db: None) -> Any:
-    return _staff("audit_committee", roles.AUDIT_COMMITTEE)
+    return _staff("audit_committee", access.AUDIT_COMMITTEE)
 
 
 @pytest.fixture
 def directory_sync(db: None) -> Any:
     """The HR system's service account: the directory's only writer."""
-    return _staff("hr-system", roles.DIRECTORY_SYNC)
+    return _staff("hr-system", access.DIRECTORY_SYNC)
 
 
 @pytest.fixture
@@ -197,7 +197,7 @@ def outsider(db: None) -> Any:
 @pytest.fixture
 def conflicted(org: dict[str, Any]) -> Any:
     """An hr_lead who sits above the accused in the management chain."""
-    user = _staff("conflicted_lead", roles.HR_LEAD)
+    user = _staff("conflicted_lead", access.HR_LEAD)
     org["vp"].user = user
     org["vp"].save()
     return user
@@ -207,7 +207,7 @@ def conflicted(org: dict[str, Any]) -> Any:
 def officer_on_chain(org: dict[str, Any]) -> Any:
     """A compliance officer who is the accused's vice-president: conflicted on any case
     against the accused."""
-    user = _staff("officer_on_chain", roles.COMPLIANCE_OFFICER)
+    user = _staff("officer_on_chain", access.COMPLIANCE_OFFICER)
     org["vp"].user = user
     org["vp"].save()
     return user

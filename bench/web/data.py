@@ -339,13 +339,13 @@ def prepare_actors(employees: int, reviewers: int, strangers: int) -> Actors:
     from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Group
 
-    from complaints import roles
+    from complaints import access
     from complaints.models import Complaint, Person
 
     started = time.perf_counter()
     user_model = get_user_model()
     filers = list(user_model.objects.filter(is_active=True, person__isnull=False)
-                  .exclude(groups__name__in=roles.ALL_ROLES).exclude(is_staff=True)
+                  .exclude(groups__name__in=access.ALL_ROLES).exclude(is_staff=True)
                   .select_related("person").order_by("pk")[:employees])
     if len(filers) < employees:
         free = Person.objects.filter(user__isnull=True).order_by("pk")[:employees - len(filers)]
@@ -357,10 +357,10 @@ def prepare_actors(employees: int, reviewers: int, strangers: int) -> Actors:
             person.user = user
             person.save(update_fields=["user"])
             filers.append(user)
-    staff = list(user_model.objects.filter(is_active=True, groups__name=roles.HR_REVIEWER)
+    staff = list(user_model.objects.filter(is_active=True, groups__name=access.HR_REVIEWER)
                  .order_by("pk")[:reviewers])
     if not staff:
-        group = Group.objects.get_or_create(name=roles.HR_REVIEWER)[0]
+        group = Group.objects.get_or_create(name=access.HR_REVIEWER)[0]
         for i in range(1, reviewers + 1):
             user = user_model.objects.create(username=f"{REVIEWER_PREFIX}{i}")
             user.groups.add(group)

@@ -7,9 +7,8 @@ from typing import Any
 
 from rest_framework.permissions import BasePermission
 
-from complaints import roles
-from complaints.access import is_staff_member
-from complaints.permissions import ReporterPrincipal
+from complaints import access
+from complaints.access import ReporterPrincipal, is_staff_member
 
 
 def _user(request: Any) -> Any:
@@ -33,7 +32,7 @@ class IsComplianceOfficer(BasePermission):
 
     def has_permission(self, request: Any, view: Any) -> bool:
         user = _user(request)
-        return user is not None and roles.COMPLIANCE_OFFICER in roles.roles_of(user)
+        return user is not None and access.COMPLIANCE_OFFICER in access.roles_of(user)
 
 
 class MayReadCheckpoints(BasePermission):
@@ -41,8 +40,8 @@ class MayReadCheckpoints(BasePermission):
 
     def has_permission(self, request: Any, view: Any) -> bool:
         user = _user(request)
-        return user is not None and roles.has_role(
-            user, frozenset({roles.COMPLIANCE_OFFICER, roles.AUDIT_COMMITTEE}))
+        return user is not None and access.has_role(
+            user, frozenset({access.COMPLIANCE_OFFICER, access.AUDIT_COMMITTEE}))
 
 
 class MaySyncDirectory(BasePermission):
@@ -53,7 +52,7 @@ class MaySyncDirectory(BasePermission):
 
     def has_permission(self, request: Any, view: Any) -> bool:
         user = _user(request)
-        return user is not None and roles.is_directory_sync(user)
+        return user is not None and access.is_directory_sync(user)
 
 
 def is_staff(request: Any) -> bool:

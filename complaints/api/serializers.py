@@ -10,7 +10,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-from audit.selectors.opaque import BadCursor, Cursor, cursor_decode
+from audit.opaque import BadCursor, Cursor, cursor_decode
 from complaints.models import Category, Outcome, Severity, State
 from complaints.receipts import KEY_LENGTH
 from complaints.selectors import QUEUES

@@ -19,8 +19,8 @@ from django.utils import timezone
 
 from audit import services as audit
 from audit.actions import Action
+from complaints.access import ReporterPrincipal
 from complaints.models import ApiToken, Complaint
-from complaints.permissions import ReporterPrincipal
 
 # Longer than any token we issue: a header beyond this is refused without hashing it.
 TOKEN_MAX_LENGTH = 200

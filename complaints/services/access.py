@@ -8,8 +8,7 @@ from django.db import transaction
 
 from audit import services as audit
 from audit.actions import Action
-from complaints.access import visible_complaints
-from complaints.conflicts import is_conflicted
+from complaints.access import is_conflicted, visible_complaints
 from complaints.models import Complaint
 
 

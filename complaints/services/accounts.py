@@ -15,7 +15,7 @@ from django.db import transaction
 
 from audit import services as audit
 from audit.actions import Action
-from complaints import roles
+from complaints import access
 from complaints.models import Person
 
 LINK_FIRST = ("link this account to its directory entry first: staff roles are only for "
@@ -75,7 +75,7 @@ def roles_refused(*, user: Any, roles_after: set[str], email: str | None) -> set
     person): such an account is never conflicted on anything, so it must not hold a role.
     Roles it already holds are left for the admin to take away."""
     held = set(user.groups.values_list("name", flat=True)) if user.pk else set()
-    added = (roles_after & set(roles.ALL_ROLES)) - held
+    added = (roles_after & set(access.ALL_ROLES)) - held
     if not added or (user.pk and Person.objects.filter(user=user).exists()):
         return set()
     if email and Person.objects.filter(email__iexact=email, user__isnull=True).exists():

@@ -23,10 +23,10 @@ from django.utils.translation import gettext, gettext_noop
 
 from audit import services as audit
 from audit.actions import Action
+from complaints.access import is_reporter
 from complaints.encryption import decrypt_bytes, encrypt_bytes
 from complaints.errors import InvalidInput
 from complaints.models import Attachment, Complaint
-from complaints.permissions import is_reporter
 from complaints.services.metadata import metadata_strip
 
 log = logging.getLogger(__name__)

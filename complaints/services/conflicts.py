@@ -4,6 +4,7 @@ to be conflicted on it."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
@@ -15,14 +16,13 @@ from django.utils import timezone
 from audit import services as audit
 from audit.actions import Action
 from audit.services import execute_prepared
-from complaints import roles
-from complaints.conflicts import (
-    MAX_CHAIN_DEPTH,
+from complaints import access
+from complaints.access import (
     active_conflicts,
     conflicted_many,
-    directory_conflicts,
     forget,
     is_conflicted,
+    is_reporter,
     person_id_of,
     role_holders,
 )
@@ -36,7 +36,6 @@ from complaints.models import (
     Person,
     Subject,
 )
-from complaints.permissions import is_reporter
 from complaints.services.locking import lock_complaint
 
 DIRECTORY_SOURCES = (Conflict.Source.SUBJECT, Conflict.Source.CHAIN)
@@ -240,7 +239,7 @@ def conflicts_after_link(*, user: Any, person_id: int) -> int:
 
 # The roles that remove conflicts and receive the last escalations: a case with no
 # unconflicted holder of either could neither be escalated nor freed.
-LADDER_ROLES = (roles.COMPLIANCE_OFFICER, roles.AUDIT_COMMITTEE)
+LADDER_ROLES = (access.COMPLIANCE_OFFICER, access.AUDIT_COMMITTEE)
 
 
 def ladder_people() -> set[int]:
@@ -265,8 +264,8 @@ def ladder_cover(complaint_ids: list[int]) -> dict[int, frozenset[str]]:
 
 # --- Removing a conflict: compliance asks, a second person decides ----------------------------
 
-REQUESTERS = frozenset({roles.COMPLIANCE_OFFICER})
-DECIDERS = frozenset({roles.COMPLIANCE_OFFICER, roles.AUDIT_COMMITTEE})
+REQUESTERS = frozenset({access.COMPLIANCE_OFFICER})
+DECIDERS = frozenset({access.COMPLIANCE_OFFICER, access.AUDIT_COMMITTEE})
 
 
 def _names_actor(conflict: Conflict, actor: Any) -> bool:
@@ -276,14 +275,14 @@ def _names_actor(conflict: Conflict, actor: Any) -> bool:
 
 def may_request_removal(complaint: Complaint, actor: Any) -> bool:
     """A compliance officer who is neither conflicted on the case nor its reporter."""
-    return (roles.has_role(actor, REQUESTERS) and not is_reporter(complaint, actor)
+    return (access.has_role(actor, REQUESTERS) and not is_reporter(complaint, actor)
             and not is_conflicted(actor, complaint))
 
 
 def may_decide_removal(complaint: Complaint, removal: ConflictRemoval, actor: Any) -> bool:
     """The second person: another compliance officer or an audit committee member, never
     the requester, never the person being removed, never anyone conflicted on the case."""
-    return (roles.has_role(actor, DECIDERS) and removal.requested_by_id != actor.pk
+    return (access.has_role(actor, DECIDERS) and removal.requested_by_id != actor.pk
             and not _names_actor(removal.conflict, actor)
             and not is_reporter(complaint, actor) and not is_conflicted(actor, complaint))
 
@@ -402,3 +401,40 @@ def _removal_payload(conflict: Conflict) -> dict[str, Any]:
     return {"conflict": conflict.pk,
             **_named_in_event({"person_id": conflict.person_id, "user_id": conflict.user_id},
                               conflict.source)}
+
+
+# A management chain longer than this is a data error (a cycle the import missed).
+MAX_CHAIN_DEPTH = 64
+
+
+def directory_conflicts(complaint_ids: Iterable[int]) -> dict[int, dict[int, str]]:
+    """What the directory says, for each complaint: person id -> ``subject`` or ``chain``.
+
+    A fixed number of queries for any number of complaints: one for the subjects, then one
+    per level of management chain walked, for all of them at once.
+    """
+
+    subjects: dict[int, set[int]] = {cid: set() for cid in complaint_ids}
+    for cid, person_id in Subject.objects.filter(
+        complaint_id__in=list(subjects), person__isnull=False
+    ).values_list("complaint_id", "person_id"):
+        subjects[cid].add(person_id)
+    manager_of: dict[int, int | None] = {}
+    frontier = set().union(*subjects.values()) if subjects else set()
+    for _ in range(MAX_CHAIN_DEPTH):
+        if not frontier:
+            break
+        rows = dict(Person.objects.filter(pk__in=frontier).values_list("pk", "manager_id"))
+        manager_of.update(rows)
+        frontier = {m for m in rows.values() if m is not None and m not in manager_of}
+    result: dict[int, dict[int, str]] = {}
+    for cid, people in subjects.items():
+        found = {pid: Conflict.Source.SUBJECT.value for pid in people}
+        chain = list(people)
+        while chain:
+            manager = manager_of.get(chain.pop())
+            if manager is not None and manager not in found:
+                found[manager] = Conflict.Source.CHAIN.value
+                chain.append(manager)
+        result[cid] = found
+    return result

@@ -15,12 +15,13 @@ from django.db import IntegrityError, connection, transaction
 
 from audit import services as audit
 from audit.actions import Action
-from complaints import roles
-from complaints.conflicts import MAX_CHAIN_DEPTH, active_conflicts
+from complaints import access
+from complaints.access import active_conflicts
 from complaints.errors import InvalidInput
 from complaints.models import OPEN_STATES, Complaint, Person, Subject
 from complaints.services.conflicts import (
     LADDER_ROLES,
+    MAX_CHAIN_DEPTH,
     conflicts_after_directory_change,
     conflicts_after_link,
     ladder_cover,
@@ -256,8 +257,8 @@ def _link(pairs: list[tuple[int, int]], *, actor: Any) -> int:
 LADDER_LOST = ("this change would leave an open case with no {roles} who is not conflicted "
                "on it (conflicts only grow, so nobody could escalate it or remove a conflict); "
                "it was refused and recorded")
-ROLE_NAMES = {roles.COMPLIANCE_OFFICER: "compliance officer",
-              roles.AUDIT_COMMITTEE: "audit committee member"}
+ROLE_NAMES = {access.COMPLIANCE_OFFICER: "compliance officer",
+              access.AUDIT_COMMITTEE: "audit committee member"}
 
 
 class _Refused(Exception):

@@ -18,7 +18,16 @@ from django.utils.translation import gettext
 from audit import services as audit
 from audit.actions import Action
 from audit.services import execute_prepared
-from complaints.conflicts import Conflicted, conflict_exists_sql, conflicted_on
+from complaints.access import (
+    AUDIT_COMMITTEE,
+    COMPLIANCE_OFFICER,
+    HR_LEAD,
+    HR_REVIEWER,
+    Conflicted,
+    ReporterPrincipal,
+    conflict_exists_sql,
+    conflicted_on,
+)
 from complaints.errors import InvalidInput
 from complaints.models import (
     AUDIT_COMMITTEE_CATEGORIES,
@@ -31,9 +40,7 @@ from complaints.models import (
     Witness,
     new_reference,
 )
-from complaints.permissions import ReporterPrincipal
 from complaints.receipts import new_receipt_key, receipt_key_hash
-from complaints.roles import AUDIT_COMMITTEE, COMPLIANCE_OFFICER, HR_LEAD, HR_REVIEWER
 from complaints.services.conflicts import conflicts_start
 from escalation.models import Notification
 from escalation.policy import Policies

@@ -11,6 +11,7 @@ from django.utils.translation import gettext as _
 
 from audit import services as audit
 from audit.actions import Action
+from complaints.access import may_record_findings
 from complaints.errors import InvalidInput, TransitionForbidden
 from complaints.models import (
     Complaint,
@@ -20,7 +21,6 @@ from complaints.models import (
     Person,
     State,
 )
-from complaints.permissions import may_record_findings
 from complaints.services.locking import lock_complaint
 
 

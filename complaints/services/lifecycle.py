@@ -9,15 +9,14 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
-from django_fsm import can_proceed, has_transition_perm
+from django_fsm import can_proceed
 
 from audit import services as audit
 from audit.actions import Action
-from complaints import roles
-from complaints.conflicts import is_conflicted
+from complaints import access
+from complaints.access import is_conflicted, is_reporter, may_decline_withdrawal
 from complaints.errors import InvalidInput, TransitionForbidden, TransitionNotAllowed
 from complaints.models import WITHDRAWABLE, CaseNote, Complaint, Investigation, Outcome
-from complaints.permissions import is_reporter, may_decline_withdrawal
 from complaints.services.locking import changed_write, lock_complaint, snapshot
 from complaints.services.notes import note_write
 from escalation.models import Deadline
@@ -69,7 +68,7 @@ def _step(
         method = getattr(locked, name)
         if not can_proceed(method):
             raise TransitionNotAllowed(name, locked.state)
-        if not has_transition_perm(method, actor):
+        if not access.may_take(locked, name, actor):
             raise TransitionForbidden(f"you may not {name.replace('_', ' ')} this case")
         payload = prepare(locked) if prepare else {}
         before = locked.state
@@ -149,7 +148,7 @@ def _find_investigator(complaint: Complaint, investigator: Any) -> Any:
         by_pk = typed.isascii() and typed.isdecimal() and len(typed) < 19
         lookup = {"pk": int(typed)} if by_pk else {"username": typed}
         investigator = user_model.objects.filter(is_active=True, **lookup).first()
-    if (investigator is None or roles.INVESTIGATOR not in roles.roles_of(investigator)
+    if (investigator is None or access.INVESTIGATOR not in access.roles_of(investigator)
             or is_reporter(complaint, investigator) or is_conflicted(investigator, complaint)):
         raise InvalidInput({"investigator": ["Choose an active investigator who is not "
                                              "conflicted on this case."]})
@@ -243,7 +242,7 @@ def complaint_withdraw(*, complaint: Complaint, actor: Any, reason: str = "") ->
 def _request_withdrawal(locked: Complaint, actor: Any, reason: str) -> Complaint:
     if not can_proceed(locked.withdraw):
         raise TransitionNotAllowed("withdraw", locked.state)
-    if not has_transition_perm(locked.withdraw, actor):
+    if not access.may_take(locked, "withdraw", actor):
         raise TransitionForbidden("a withdrawal has already been asked for")
     return _set_withdrawal_request(locked, actor, timezone.now(),
                                    Action.COMPLAINT_WITHDRAWAL_REQUESTED, reason)
@@ -319,7 +318,7 @@ def complaint_transition(*, complaint: Complaint, actor: Any, name: str,
 
 def available_transitions(complaint: Complaint, actor: Any) -> list[str]:
     """The transitions this actor may take now, in lifecycle order."""
-    # FSMField adds get_available_user_<field>_transitions to the model at class creation.
-    transitions = complaint.get_available_user_state_transitions(actor)  # type: ignore[attr-defined]
-    allowed = {t.name for t in transitions}
+    # FSMField adds get_available_<field>_transitions to the model at class creation.
+    possible = complaint.get_available_state_transitions()  # type: ignore[attr-defined]
+    allowed = {t.name for t in possible if access.may_take(complaint, t.name, actor)}
     return [name for name in TRANSITIONS if name in allowed]

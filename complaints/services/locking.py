@@ -18,7 +18,7 @@ from django.db.models import Field
 from django.utils import timezone
 
 from audit.services import Write, execute_prepared
-from complaints.conflicts import conflict_exists_sql, remember
+from complaints.access import conflict_exists_sql, remember
 from complaints.models import Complaint
 
 if TYPE_CHECKING:

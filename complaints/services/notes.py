@@ -17,9 +17,9 @@ from django.utils.translation import gettext as _
 
 from audit import services as audit
 from audit.actions import Action
+from complaints.access import may_write_note
 from complaints.errors import InvalidInput, TransitionForbidden
 from complaints.models import CaseNote, Complaint
-from complaints.permissions import may_write_note
 from complaints.services.locking import lock_complaint
 
 NOTE_MAX = 10_000

@@ -12,10 +12,9 @@ from django.utils.translation import gettext
 from audit import services as audit
 from audit.actions import Action
 from audit.models import AuditEvent
-from complaints.access import may_view
+from complaints.access import ReporterPrincipal, is_reporter, may_view
 from complaints.errors import InvalidInput, TransitionForbidden
 from complaints.models import Complaint, Message, Person, State
-from complaints.permissions import ReporterPrincipal, is_reporter
 from complaints.receipts import normalise, receipt_key_hash
 from complaints.services.lifecycle import complaint_reporter_replies
 from complaints.services.locking import lock_complaint

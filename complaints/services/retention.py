@@ -2,7 +2,7 @@
 
 A closed, dismissed or withdrawn case keeps its personal data for the retention period in
 force after it ended (``escalation.policy.retention_days``: the stored policy, changed only
-through escalation.services.policies, else the setting ``RETENTION_DAYS``), then loses it:
+through compliance.services.policies, else the setting ``RETENTION_DAYS``), then loses it:
 the narrative, the people, the messages, the files. What stays is what the compliance
 dashboard counts (reference, category, severity, state, the milestone
 timestamps, deadlines and escalations) and the audit log, which never held the text, so

@@ -24,16 +24,17 @@ from django.http import (
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.functional import Promise
+from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from complaints import services
+from complaints.access import ReporterPrincipal
 from complaints.errors import InvalidInput, TransitionForbidden, TransitionNotAllowed
 from complaints.forms import MessageForm, ReceiptKeyForm, ReportForm, RevealForm
 from complaints.models import Complaint, Severity, State
-from complaints.permissions import ReporterPrincipal
 from complaints.selectors import case_messages, reporter_timeline
 from complaints.services.attachments import attachment_add, attachment_open, checked_file
 from complaints.services.held_uploads import (
@@ -451,7 +452,6 @@ def follow_up_end(request: HttpRequest) -> HttpResponse:
 
 
 def _reporter_download(complaint: Complaint, actor: Any, pk: int) -> HttpResponse:
-    from complaints.views.staff import download_response
 
     found = complaint.attachments.filter(pk=pk, from_reporter=True).first()  # type: ignore[attr-defined]
     if found is None:
@@ -472,3 +472,11 @@ def reporter_attachment(request: HttpRequest, pk: int) -> HttpResponse:
 def my_attachment(request: HttpRequest, reference: str, pk: int) -> HttpResponse:
     complaint, actor = _own_case(request, reference)
     return _reporter_download(complaint, actor, pk)
+
+
+def download_response(data: bytes, content_type: str, name: str) -> HttpResponse:
+    response = HttpResponse(data, content_type=content_type)
+    # Always a download, never rendered in the browser: a file is evidence, not a page.
+    response["Content-Disposition"] = content_disposition_header(True, name or "attachment")
+    response["Cache-Control"] = "no-store"
+    return response

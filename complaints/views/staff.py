@@ -12,14 +12,18 @@ from django.shortcuts import redirect, render
 from django.template.defaultfilters import date as date_filter
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.http import require_POST
 
-from complaints import roles, services
-from complaints.access import is_staff_member, may_view
-from complaints.conflicts import directory_conflicts
+from complaints import access, services
+from complaints.access import (
+    is_staff_member,
+    may_record_findings,
+    may_view,
+    may_view_investigation,
+    may_write_note,
+)
 from complaints.errors import InvalidInput, TransitionForbidden, TransitionNotAllowed
 from complaints.forms import (
     ConflictRemovalForm,
@@ -32,7 +36,6 @@ from complaints.forms import (
     TransitionForm,
 )
 from complaints.models import Attachment, Category, Complaint, Conflict, Severity, State
-from complaints.permissions import may_record_findings, may_view_investigation, may_write_note
 from complaints.selectors import (
     QUEUES,
     Queue,
@@ -49,6 +52,7 @@ from complaints.services.conflicts import (
     complaint_declare_conflict,
     conflict_removal_decide,
     conflict_removal_request,
+    directory_conflicts,
     may_decide_removal,
     may_request_removal,
     still_above_a_subject,
@@ -61,6 +65,7 @@ from complaints.services.investigation import (
 from complaints.services.notes import case_note_add
 from complaints.services.reporter import message_send
 from complaints.views.public import SESSION_KEY as REPORTER_SESSION_KEY
+from complaints.views.public import download_response
 
 
 def _staff_only(request: HttpRequest) -> None:
@@ -83,8 +88,8 @@ def queue(request: HttpRequest) -> HttpResponse:
                         category=filters["category"], severity=filters["severity"],
                         state=filters["state"])
     return render(request, "complaints/staff/queue.html", {
-        "queue": found, "rows": _queue_rows(found, may_acknowledge=roles.has_role(
-            request.user, roles.HANDLERS)),
+        "queue": found, "rows": _queue_rows(found, may_acknowledge=access.has_role(
+            request.user, access.HANDLERS)),
         "queues": QUEUES, "filters": filters,
         "categories": Category.choices, "severities": Severity.choices,
         "states": State.choices,
@@ -357,14 +362,14 @@ def record_evidence(request: HttpRequest, reference: str) -> HttpResponse:
 
 # --- Conflicts: compliance removes one, a second person decides ------------------------------
 
-OVERSIGHT = frozenset({roles.COMPLIANCE_OFFICER, roles.AUDIT_COMMITTEE})
+OVERSIGHT = frozenset({access.COMPLIANCE_OFFICER, access.AUDIT_COMMITTEE})
 
 
 def _conflicts_panel(request: HttpRequest, complaint: Complaint,
                      forms_: dict[str, Any]) -> dict[str, Any] | None:
     """The case's conflicts and pending removals, for compliance and the audit committee
     only; each with the form this user may use on it (the failed one with its errors)."""
-    if not roles.has_role(request.user, OVERSIGHT):
+    if not access.has_role(request.user, OVERSIGHT):
         return None
     found = case_conflicts(complaint)
     may_request = may_request_removal(complaint, request.user) and not complaint.purged_at
@@ -458,13 +463,13 @@ def context(request: HttpRequest) -> dict[str, Any]:
     """Template context: whether to show the staff navigation, and whether an anonymous
     follow-up is open in this browser (every page then offers to end it)."""
     user = getattr(request, "user", None)
-    held = roles.roles_of(user)
+    held = access.roles_of(user)
     session = getattr(request, "session", None)
     # Only a browser that already has a session is asked: no session is made for this.
     open_follow_up = bool(session is not None and session.session_key
                           and session.get(REPORTER_SESSION_KEY))
     return {"is_staff_role": bool(held),
-            "is_compliance_role": bool(held & {roles.COMPLIANCE_OFFICER, roles.AUDIT_COMMITTEE}),
+            "is_compliance_role": bool(held & {access.COMPLIANCE_OFFICER, access.AUDIT_COMMITTEE}),
             "anonymous_follow_up": open_follow_up}
 
 
@@ -492,11 +497,3 @@ def add_attachment(request: HttpRequest, reference: str) -> HttpResponse:
         return _workspace(request, complaint, status=400)
     messages.success(request, _("File attached."))
     return redirect("complaints:staff_case", reference=complaint.reference)
-
-
-def download_response(data: bytes, content_type: str, name: str) -> HttpResponse:
-    response = HttpResponse(data, content_type=content_type)
-    # Always a download, never rendered in the browser: a file is evidence, not a page.
-    response["Content-Disposition"] = content_disposition_header(True, name or "attachment")
-    response["Cache-Control"] = "no-store"
-    return response

@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "audit",
     "complaints",
     "escalation",
+    "compliance",
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -258,6 +259,9 @@ CELERY_BEAT_SCHEDULE["audit-checkpoint"] = {
 # Checks that the log is complete, each owned by the app whose rows it compares with the
 # log (audit.services.completeness_problems).
 AUDIT_COMPLETENESS_CHECKS = ["complaints.completeness.audit_completeness"]
+# Whether a notification's recipient is now conflicted on its case: the outbox (escalation)
+# drops such mail unsent, by the conflict rules of the app above it.
+NOTIFICATION_RECIPIENT_CONFLICTED = "complaints.access.recipient_conflicted"
 
 LOGGING = {
     "version": 1,
@@ -312,7 +316,7 @@ SWEEP_EVERY_SECONDS = env.float("SWEEP_EVERY_SECONDS", default=60.0)
 SWEEP_WORKERS = env.int("SWEEP_WORKERS", default=3)
 SWEEP_BATCH_SIZE = env.int("SWEEP_BATCH_SIZE", default=1000)
 CELERY_BEAT_SCHEDULE["escalation-sweep"] = {
-    "task": "escalation.tasks.sweep_deadlines",
+    "task": "complaints.tasks.sweep_deadlines",
     "schedule": SWEEP_EVERY_SECONDS,
 }
 CELERY_BEAT_SCHEDULE["notifications-deliver"] = {

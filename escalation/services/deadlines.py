@@ -5,35 +5,45 @@ from __future__ import annotations
 
 from datetime import date, datetime, time
 from functools import lru_cache
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, connections, transaction
+from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.models import F, Min, OuterRef, Q, Subquery
+from django.db.models import Min, OuterRef, Subquery
 
 from audit.services import Write
-from complaints.models import OPEN_STATES, Complaint, State
 from escalation import calendar
 from escalation.models import Deadline, Kind, Unit
 from escalation.policy import Duration, Policies
 
-# The clocks that run in each state. Leaving a state meets the clocks the next one does not
+
+class Case(Protocol):
+    """What the clocks need of the case they run for (a complaint)."""
+
+    pk: Any
+    category: str
+    severity: str
+    state: str
+
+
+# The clocks that run in each state of a complaint (complaints.models.State; a test pins
+# the two together). Leaving a state meets the clocks the next one does not
 # keep; entering one starts the clocks it adds.
 STATE_KINDS: dict[str, frozenset[str]] = {
-    State.SUBMITTED: frozenset({Kind.ACKNOWLEDGE}),
-    State.ACKNOWLEDGED: frozenset({Kind.TRIAGE, Kind.FEEDBACK}),
-    State.AWAITING_REPORTER: frozenset({Kind.TRIAGE, Kind.FEEDBACK, Kind.REPORTER_REPLY}),
-    State.DISMISSAL_PROPOSED: frozenset({Kind.DECISION, Kind.FEEDBACK}),
-    State.INVESTIGATING: frozenset({Kind.FINDINGS, Kind.FEEDBACK}),
-    State.FINDINGS_RECORDED: frozenset({Kind.DECISION, Kind.FEEDBACK}),
-    State.RESOLVED: frozenset({Kind.FEEDBACK}),
-    State.CLOSED: frozenset(),
-    State.DISMISSED: frozenset(),
-    State.WITHDRAWN: frozenset(),
+    "submitted": frozenset({Kind.ACKNOWLEDGE}),
+    "acknowledged": frozenset({Kind.TRIAGE, Kind.FEEDBACK}),
+    "awaiting_reporter": frozenset({Kind.TRIAGE, Kind.FEEDBACK, Kind.REPORTER_REPLY}),
+    "dismissal_proposed": frozenset({Kind.DECISION, Kind.FEEDBACK}),
+    "investigating": frozenset({Kind.FINDINGS, Kind.FEEDBACK}),
+    "findings_recorded": frozenset({Kind.DECISION, Kind.FEEDBACK}),
+    "resolved": frozenset({Kind.FEEDBACK}),
+    "closed": frozenset(),
+    "dismissed": frozenset(),
+    "withdrawn": frozenset(),
 }
 # While the case waits on the reporter, the handler's clocks stop (DESIGN.md).
-PAUSED: dict[str, frozenset[str]] = {State.AWAITING_REPORTER: frozenset({Kind.TRIAGE,
+PAUSED: dict[str, frozenset[str]] = {"awaiting_reporter": frozenset({Kind.TRIAGE,
                                                                          Kind.FEEDBACK})}
 
 
@@ -45,7 +55,7 @@ class NextDue(NamedTuple):
     params: list[Any]
 
 
-def deadlines_follow(*, complaint: Complaint, before: str, after: str, now: datetime,
+def deadlines_follow(*, complaint: Case, before: str, after: str, now: datetime,
                      policies: Policies | None = None,
                      outcome: str = Deadline.Outcome.MET,
                      writes: list[Write] | None = None) -> NextDue | None:
@@ -66,7 +76,7 @@ def deadlines_follow(*, complaint: Complaint, before: str, after: str, now: date
     runs before or after them.
     """
     old, new = STATE_KINDS.get(before, frozenset()), STATE_KINDS[after]
-    if after == State.WITHDRAWN:
+    if after == "withdrawn":
         outcome = Deadline.Outcome.CANCELLED
     ended, started = sorted(old - new), sorted(new - old)
     conn = connections[DEFAULT_DB_ALIAS]
@@ -111,48 +121,13 @@ def deadlines_follow(*, complaint: Complaint, before: str, after: str, now: date
     return NextDue(next_due_sql(conn.vendor), [complaint.pk])
 
 
-def opening_due(complaint: Complaint, now: datetime, policies: Policies | None = None
+def opening_due(complaint: Case, now: datetime, policies: Policies | None = None
                 ) -> datetime | None:
     """The ``next_due_at`` of a complaint being filed now, before it is saved: the earliest
     deadline its first state starts (``deadlines_follow`` with ``before`` empty)."""
     policies = policies or Policies.current()
     return min((due(policies, kind, complaint.category, complaint.severity, now)
                 for kind in STATE_KINDS[complaint.state]), default=None)
-
-
-def next_due_refresh(complaint_ids: list[int]) -> None:
-    """Set these complaints' ``next_due_at`` from their running deadlines, as one UPDATE:
-    for writers that change deadlines in bulk (the sweep on SQLite) and for tests that
-    write deadlines directly."""
-    Complaint.objects.filter(pk__in=complaint_ids).update(next_due_at=running_min())
-
-
-def next_due_repair(batch_size: int = 1000) -> list[str]:
-    """Set ``next_due_at`` wherever it differs from the running deadlines, and return the
-    references of the complaints put right.
-
-    Nothing in this code lets them differ; a process still running older code after the
-    migration that added the column can (it files and steps without setting it). Each
-    batch locks its complaints first, as every step does, so a step that commits meanwhile
-    is read, not overwritten. Open complaints and any with a value are looked at: an ended
-    one has no running deadline and no value.
-    """
-    candidates = (Complaint.objects.filter(Q(state__in=OPEN_STATES) | Q(next_due_at__isnull=False))
-                  .annotate(due=running_min()))
-    stale = candidates.filter(
-        Q(next_due_at__isnull=True, due__isnull=False) | Q(next_due_at__isnull=False, due=None)
-        | (Q(next_due_at__isnull=False, due__isnull=False) & ~Q(next_due_at=F("due"))))
-    ids = list(stale.order_by("pk").values_list("pk", flat=True))
-    repaired: list[str] = []
-    for start in range(0, len(ids), batch_size):
-        batch = ids[start:start + batch_size]
-        with transaction.atomic():
-            list(Complaint.objects.filter(pk__in=batch).order_by("pk").select_for_update()
-                 .values_list("pk", flat=True))
-            next_due_refresh(batch)
-        repaired += Complaint.objects.filter(pk__in=batch).order_by("pk").values_list(
-            "reference", flat=True)
-    return repaired
 
 
 def running_min() -> Subquery:
@@ -199,7 +174,7 @@ def next_due_sql(vendor: str, ended: int = 0, started: bool = False,
     return f"(SELECT MIN(due) FROM ({sql}) AS running)"  # noqa: S608
 
 
-def _start_write(conn: BaseDatabaseWrapper, complaint: Complaint, kinds: list[str],
+def _start_write(conn: BaseDatabaseWrapper, complaint: Case, kinds: list[str],
                  policies: Policies | None, now: datetime) -> tuple[Write, datetime]:
     """The INSERT of these kinds' deadlines, and the earliest of their due times."""
     policies = policies or Policies.current()

@@ -12,7 +12,7 @@ from audit import services as audit
 from audit import triggers
 from audit.actions import Action
 from audit.models import AuditEvent
-from audit.selectors.opaque import event_id
+from audit.opaque import event_id
 from complaints.models import Complaint
 from complaints.services import complaint_acknowledge, complaint_submit
 from tests.api.conftest import REPORT, Api

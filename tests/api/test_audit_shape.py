@@ -25,8 +25,8 @@ from audit import services as audit
 from audit.actions import Action
 from audit.chain import GENESIS_HASH, canonical_payload, event_hash, format_time
 from audit.models import AuditEvent
-from audit.selectors import visible_events
-from audit.selectors.opaque import cursor_encode, event_id
+from audit.opaque import cursor_encode, event_id
+from complaints.access import visible_events
 from complaints.models import Category, Complaint
 from complaints.services import complaint_acknowledge, complaint_submit
 from tests.api.conftest import Api

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from audit.models import AuditEvent
-from complaints import roles
+from complaints import access
 from complaints.models import Category, Complaint, Severity, State
 from complaints.services import complaint_acknowledge, complaint_submit
 from escalation.models import Deadline
@@ -371,7 +371,7 @@ def test_bad_messages_are_a_400(api: Api, reporter: Any, filed: Any, body: Any,
 
 
 def test_staff_who_may_not_see_a_case_cannot_write_on_it(api: Api, filed: Any) -> None:
-    investigator = UserFactory(username="inv2", roles=[roles.INVESTIGATOR])
+    investigator = UserFactory(username="inv2", roles=[access.INVESTIGATOR])
 
     response = api.as_user(investigator).post(f"complaints/{filed.reference}/messages/",
                                               {"body": "Hello"})

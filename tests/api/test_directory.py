@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from audit.models import AuditEvent
-from complaints import roles
+from complaints import access
 from complaints.models import Complaint, Conflict, Person
 from tests.api.conftest import Api
 from tests.factories import UserFactory
@@ -101,7 +101,7 @@ def test_bad_people_are_a_400_field_by_field(api: Api, directory_sync: Any, org:
     assert list(Person.objects.values_list("employee_id", "manager_id").order_by("pk")) == before
 
 
-@pytest.mark.parametrize("role", roles.ALL_ROLES)
+@pytest.mark.parametrize("role", access.ALL_ROLES)
 def test_no_staff_role_may_write_the_directory_only_the_sync_account(
         api: Api, directory_sync: Any, org: Any, role: str) -> None:
     staff = UserFactory(username=f"staff_{role}", roles=[role])
@@ -130,7 +130,7 @@ def test_an_hr_lead_above_the_accused_cannot_move_the_accused_away_to_read_the_c
         api: Api, directory_sync: Any, filed: Any, org: Any) -> None:
     """The insider attack: the accused's own manager, an hr_lead, reparents the accused
     so that his conflict disappears, reads the narrative, and puts the manager back."""
-    lead = UserFactory(username="line_manager", roles=[roles.HR_LEAD])
+    lead = UserFactory(username="line_manager", roles=[access.HR_LEAD])
     org["manager"].user = lead
     org["manager"].save()
     caller = api.as_user(lead)
@@ -183,9 +183,9 @@ def test_stacking_every_senior_above_the_accused_is_refused_and_recorded(
     """The burial: put the compliance officer, an hr_lead and the audit committee above
     the accused's manager, so that everyone who could escalate to the case or remove a
     conflict on it is conflicted for good. The last move is refused whole."""
-    ac, ac_person = _linked("A1", "ac1", roles.AUDIT_COMMITTEE)
-    comp, comp_person = _linked("C1", "comp1", roles.COMPLIANCE_OFFICER)
-    lead, lead_person = _linked("L1", "lead1", roles.HR_LEAD)
+    ac, ac_person = _linked("A1", "ac1", access.AUDIT_COMMITTEE)
+    comp, comp_person = _linked("C1", "comp1", access.COMPLIANCE_OFFICER)
+    lead, lead_person = _linked("L1", "lead1", access.HR_LEAD)
     assert _put(api, directory_sync, comp_person, "A1").status_code == 200
     assert _put(api, directory_sync, lead_person, "C1").status_code == 200
     before = AuditEvent.objects.count()
@@ -210,8 +210,8 @@ def test_stacking_every_senior_above_the_accused_is_refused_and_recorded(
 
 def test_a_move_that_leaves_another_compliance_officer_free_goes_through(
         api: Api, directory_sync: Any, filed: Any, org: Any, compliance: Any) -> None:
-    comp, comp_person = _linked("C1", "comp1", roles.COMPLIANCE_OFFICER)
-    _linked("A1", "ac1", roles.AUDIT_COMMITTEE)
+    comp, comp_person = _linked("C1", "comp1", access.COMPLIANCE_OFFICER)
+    _linked("A1", "ac1", access.AUDIT_COMMITTEE)
 
     response = _put(api, directory_sync, org["manager"], "C1")
 
@@ -226,7 +226,7 @@ def test_linking_the_last_free_compliance_officer_to_a_conflicted_person_is_refu
     """The directory gives the accused's manager the compliance officer's address: linking
     that account would make the only compliance officer conflicted."""
     comp = UserFactory(username="comp1", email="comp1@example.com",
-                       roles=[roles.COMPLIANCE_OFFICER])
+                       roles=[access.COMPLIANCE_OFFICER])
     manager = org["manager"]
 
     response = api.as_user(directory_sync).put("directory/people/MGR1/", {

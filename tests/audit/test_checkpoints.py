@@ -19,7 +19,7 @@ from django.utils import timezone
 from audit import checkpoints, keys, services, triggers
 from audit.models import AuditEvent, ChainHead, Checkpoint, CheckpointDelivery
 from audit.sinks import DirectorySink, SinkError
-from complaints import roles
+from complaints import access
 from tests.audit.test_log import append, raw, run_verify
 from tests.factories import UserFactory
 
@@ -35,7 +35,7 @@ def sink(settings: Any, tmp_path: Path) -> Path:
 @pytest.fixture
 def committee(db: None) -> Any:
     return UserFactory(username="chair", email="chair@example.com",
-                       roles=[roles.AUDIT_COMMITTEE])
+                       roles=[access.AUDIT_COMMITTEE])
 
 
 def cut_back_to(seq: int) -> None:
@@ -90,7 +90,7 @@ def test_checkpoints_follow_the_interval_and_the_event_count(settings: Any) -> N
 
 def test_each_checkpoint_is_mailed_to_the_committee_and_written_to_the_sink(
         committee: Any, sink: Path) -> None:
-    UserFactory(username="other", roles=[roles.HR_LEAD])
+    UserFactory(username="other", roles=[access.HR_LEAD])
     append(2)
 
     made = checkpoints.checkpoint_due()

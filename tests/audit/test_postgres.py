@@ -18,7 +18,7 @@ from django.utils import timezone
 from audit import checkpoints, services, tasks
 from audit.management.commands.audit_db_roles import app_role_sql
 from audit.models import AuditEvent, Checkpoint
-from complaints import roles
+from complaints import access
 from complaints.errors import TransitionNotAllowed
 from complaints.models import Complaint, Conflict, Message, PurgePermit
 from complaints.services import (
@@ -58,7 +58,7 @@ def run_together(workers: int, work: Callable[[int], None]) -> list[BaseExceptio
 
 def test_eight_concurrent_writers_leave_no_gap_and_no_fork(committed_db: None) -> None:
     writers, per_writer = 8, 30
-    reviewer = UserFactory(username="reviewer", roles=[roles.HR_REVIEWER])
+    reviewer = UserFactory(username="reviewer", roles=[access.HR_REVIEWER])
     complaints = [ComplaintFactory() for _ in range(writers * per_writer)]
 
     def work(index: int) -> None:
@@ -80,7 +80,7 @@ def test_eight_concurrent_writers_leave_no_gap_and_no_fork(committed_db: None) -
 
 
 def test_two_reviewers_acknowledging_one_case_at_once_one_wins(committed_db: None) -> None:
-    reviewers = [UserFactory(username=f"rev{i}", roles=[roles.HR_REVIEWER]) for i in range(2)]
+    reviewers = [UserFactory(username=f"rev{i}", roles=[access.HR_REVIEWER]) for i in range(2)]
     complaint = ComplaintFactory()
     outcomes: list[str] = []
 
@@ -221,8 +221,8 @@ YEARS_AGO = timedelta(days=5 * 365)
 
 def dismissed_at(when: Any) -> Complaint:
     """A case with parts, filed and dismissed through the services at ``when``."""
-    reviewer = UserFactory(username=f"rev{when:%Y%m%d%H%M%S%f}", roles=[roles.HR_REVIEWER])
-    lead = UserFactory(username=f"lead{when:%Y%m%d%H%M%S%f}", roles=[roles.HR_LEAD])
+    reviewer = UserFactory(username=f"rev{when:%Y%m%d%H%M%S%f}", roles=[access.HR_REVIEWER])
+    lead = UserFactory(username=f"lead{when:%Y%m%d%H%M%S%f}", roles=[access.HR_LEAD])
     with time_machine.travel(when, tick=True):
         complaint = complaint_submit(reporter=None, category="bullying", summary="Shouting",
                                      narrative="He shouts.").complaint
@@ -375,7 +375,7 @@ def test_the_verification_runs_as_the_production_role(app_role: Any,
     from tests.api.conftest import Api
     from tests.audit.test_log import run_verify
 
-    officer = UserFactory(username="officer", roles=[roles.COMPLIANCE_OFFICER])
+    officer = UserFactory(username="officer", roles=[access.COMPLIANCE_OFFICER])
     with as_role(ROLE):
         result = services.verify()
         code, out, err = run_verify()

@@ -18,7 +18,7 @@ from django.test.utils import CaptureQueriesContext
 from audit import services as audit
 from audit.actions import Action
 from audit.models import AuditEvent
-from complaints import roles
+from complaints import access
 from complaints.models import Complaint
 from complaints.services import complaint_acknowledge, complaint_submit
 from escalation.models import Deadline
@@ -52,8 +52,8 @@ def filed(committed_db: None, org: dict[str, Any], reporter: Any) -> Complaint:
 
 
 def _acknowledge_statements(complaint: Complaint) -> list[str]:
-    reviewer = UserFactory(username="counting_reviewer", roles=[roles.HR_REVIEWER])
-    roles.roles_of(reviewer)  # read once per user object, as a request's first check does
+    reviewer = UserFactory(username="counting_reviewer", roles=[access.HR_REVIEWER])
+    access.roles_of(reviewer)  # read once per user object, as a request's first check does
     complaint = Complaint.objects.get(pk=complaint.pk)
     with CaptureQueriesContext(connection) as captured:
         complaint_acknowledge(complaint=complaint, actor=reviewer)

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, expect
 
-from complaints import roles
+from complaints import access
 from complaints.models import Category, Complaint, State
 from complaints.services import complaint_submit
 from tests.browser.conftest import Shoot, SignIn, submit
@@ -75,7 +75,7 @@ def test_a_reviewer_who_manages_the_accused_never_finds_the_case(
     page: Page, shoot: Shoot, sign_in: SignIn, hr_reviewer: Any, org: dict[str, Any]
 ) -> None:
     # The accused's line manager also holds the HR reviewer role.
-    line_manager = UserFactory(username="line_manager", roles=[roles.HR_REVIEWER])
+    line_manager = UserFactory(username="line_manager", roles=[access.HR_REVIEWER])
     org["manager"].user = line_manager
     org["manager"].save()
     hidden = _file(org["accused"].employee_id, "Groped at the office party")

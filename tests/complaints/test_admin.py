@@ -15,8 +15,8 @@ from django.test import Client
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from audit.models import AuditEvent
-from complaints import roles
-from complaints.conflicts import person_id_of
+from complaints import access
+from complaints.access import person_id_of
 from complaints.models import Complaint
 from complaints.services.access import CaseNotFound, complaint_open
 from tests.factories import PersonFactory, UserFactory
@@ -75,7 +75,7 @@ def test_the_admin_index_lists_accounts_only(root_client: Client) -> None:
 def test_a_role_change_in_the_admin_is_on_the_record(root_client: Client, superuser: Any,
                                                      compliance: Any) -> None:
     PersonFactory(employee_id="C1", email=compliance.email)  # linked by this save
-    lead = Group.objects.get_or_create(name=roles.HR_LEAD)[0]
+    lead = Group.objects.get_or_create(name=access.HR_LEAD)[0]
     groups = [str(g.pk) for g in compliance.groups.all()] + [str(lead.pk)]
 
     response = root_client.post(f"/admin/auth/user/{compliance.pk}/change/",
@@ -86,8 +86,8 @@ def test_a_role_change_in_the_admin_is_on_the_record(root_client: Client, superu
     assert (event.actor_type, event.actor_id) == ("user", str(superuser.pk))
     assert (event.target_type, event.target_id) == ("user", str(compliance.pk))
     payload = json.loads(event.payload)
-    assert payload["before"]["roles"] == [roles.COMPLIANCE_OFFICER]
-    assert payload["after"]["roles"] == sorted([roles.COMPLIANCE_OFFICER, roles.HR_LEAD])
+    assert payload["before"]["roles"] == [access.COMPLIANCE_OFFICER]
+    assert payload["after"]["roles"] == sorted([access.COMPLIANCE_OFFICER, access.HR_LEAD])
     assert (payload["before"]["is_staff"], payload["after"]["is_staff"]) == (False, True)
 
 
@@ -124,7 +124,7 @@ def test_a_superuser_cannot_unlink_themself_from_their_person_by_email(
     """The vp above the accused is a superuser: editing their own email (and username) in
     the admin leaves them linked to their person, and so conflicted on the case."""
     vp = UserFactory(username="vp", email=org["vp"].email, is_staff=True, is_superuser=True,
-                     roles=[roles.HR_LEAD])
+                     roles=[access.HR_LEAD])
     org["vp"].refresh_from_db()
     assert org["vp"].user_id == vp.pk
     client = Client()
@@ -152,7 +152,7 @@ def test_a_staff_role_goes_only_to_an_account_linked_to_the_directory(
     """A superuser above the accused makes a second account outside the directory and gives
     it hr_lead to read his own case through it: refused, with the form kept."""
     helper = UserFactory(username="helper", email="helper@elsewhere.test")
-    lead = Group.objects.get_or_create(name=roles.HR_LEAD)[0]
+    lead = Group.objects.get_or_create(name=access.HR_LEAD)[0]
 
     response = root_client.post(f"/admin/auth/user/{helper.pk}/change/",
                                 _change_form(helper, groups=[str(lead.pk)]))
@@ -168,12 +168,12 @@ def test_a_role_it_already_holds_stays_and_a_linked_account_may_get_one(
     unchanged = root_client.post(f"/admin/auth/user/{compliance.pk}/change/",
                                  _change_form(compliance, first_name="Cara"))
     linked = UserFactory(username="linked", email=org["peer"].email)
-    lead = Group.objects.get_or_create(name=roles.HR_LEAD)[0]
+    lead = Group.objects.get_or_create(name=access.HR_LEAD)[0]
     given = root_client.post(f"/admin/auth/user/{linked.pk}/change/",
                              _change_form(linked, groups=[str(lead.pk)]))
 
     assert unchanged.status_code == 302 and given.status_code == 302
-    assert roles.roles_of(type(linked).objects.get(pk=linked.pk)) == {roles.HR_LEAD}
+    assert access.roles_of(type(linked).objects.get(pk=linked.pk)) == {access.HR_LEAD}
 
 
 def test_an_account_the_admin_links_to_a_directory_person_is_on_the_record(
@@ -226,16 +226,16 @@ def test_no_device_can_be_added_for_someone_else_and_a_reset_is_on_the_record(
 
 def test_a_role_group_cannot_be_renamed_or_deleted_in_the_admin(
         root_client: Client, audit_committee: Any) -> None:
-    group = Group.objects.get(name=roles.AUDIT_COMMITTEE)
+    group = Group.objects.get(name=access.AUDIT_COMMITTEE)
 
     renamed = root_client.post(f"/admin/auth/group/{group.pk}/change/",
                                {"name": "audit_committee_retired"})
     deleted = root_client.post(f"/admin/auth/group/{group.pk}/delete/", {"post": "yes"})
 
     assert (renamed.status_code, deleted.status_code) == (404, 404)
-    assert Group.objects.get(pk=group.pk).name == roles.AUDIT_COMMITTEE
-    assert roles.roles_of(type(audit_committee).objects.get(pk=audit_committee.pk)) == {
-        roles.AUDIT_COMMITTEE}
+    assert Group.objects.get(pk=group.pk).name == access.AUDIT_COMMITTEE
+    assert access.roles_of(type(audit_committee).objects.get(pk=audit_committee.pk)) == {
+        access.AUDIT_COMMITTEE}
 
 
 def test_the_admins_own_history_names_accounts_only(root_client: Client, compliance: Any,

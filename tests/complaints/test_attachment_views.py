@@ -10,7 +10,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from audit.actions import Action
 from audit.models import AuditEvent
-from complaints import roles, services
+from complaints import access, services
 from complaints.models import Attachment, Category, Complaint
 from tests.factories import UserFactory
 
@@ -52,7 +52,7 @@ def test_a_file_filed_with_the_report_reaches_the_handler(client: Any, db: None,
 
 def test_a_conflicted_user_cannot_download_and_is_recorded(client: Any, org: dict[str, Any],
                                                             reporter: Any) -> None:
-    lead = UserFactory(username="chain_lead", email=org["manager"].email, roles=[roles.HR_LEAD])
+    lead = UserFactory(username="chain_lead", email=org["manager"].email, roles=[access.HR_LEAD])
     complaint = services.complaint_submit(
         reporter=reporter, category=Category.BULLYING, summary="x", narrative="y",
         subjects=[org["accused"].employee_id]).complaint

@@ -15,10 +15,10 @@ from django.utils import timezone
 from PIL import Image
 
 from audit.models import AuditEvent
+from complaints.access import ReporterPrincipal
 from complaints.encryption import decrypt_bytes
 from complaints.errors import InvalidInput
 from complaints.models import Attachment, Category, Complaint
-from complaints.permissions import ReporterPrincipal
 from complaints.services import attachments, complaint_submit
 from complaints.services.attachments import attachment_add, attachment_open
 

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from audit.actions import Action
 from audit.models import AuditEvent
-from complaints import roles
+from complaints import access
 from complaints.access import may_view
 from complaints.errors import InvalidInput, TransitionForbidden
 from complaints.models import CaseNote, Complaint, Conflict, ConflictRemoval
@@ -53,7 +53,7 @@ def _payload(action: str, reference: str) -> dict[str, Any]:
 def moved(org: dict[str, Any], filed: Any, directory_sync: Any) -> dict[str, Any]:
     """The accused's line manager, an hr_lead; the HR system then moves the accused under
     a newcomer, so the directory no longer puts the line manager above them."""
-    line_manager = _link(org["manager"], "line_manager", roles.HR_LEAD)
+    line_manager = _link(org["manager"], "line_manager", access.HR_LEAD)
     newcomer = PersonFactory(employee_id="NEW1", name="New Manager", manager=org["vp"])
     _move(org["accused"], "NEW1", directory_sync)
     return {"complaint": Complaint.objects.get(pk=filed.pk), "line_manager": line_manager,
@@ -91,9 +91,9 @@ def test_a_removal_needs_a_second_person_then_the_person_may_see_the_case(
     complaint, conflict = moved["complaint"], moved["conflict"]
     line_manager = moved["line_manager"]
     # A compliance officer who is conflicted (the VP) may neither ask nor decide.
-    conflicted_officer = _link(org["vp"], "vp_officer", roles.COMPLIANCE_OFFICER)
+    conflicted_officer = _link(org["vp"], "vp_officer", access.COMPLIANCE_OFFICER)
     line_manager.groups.add(*UserFactory(username="co_group",
-                                         roles=[roles.COMPLIANCE_OFFICER]).groups.all())
+                                         roles=[access.COMPLIANCE_OFFICER]).groups.all())
     line_manager = _fresh(line_manager)
 
     with pytest.raises(TransitionForbidden):
@@ -151,7 +151,7 @@ def test_a_removal_needs_a_second_person_then_the_person_may_see_the_case(
 def test_a_rejected_removal_leaves_the_conflict_in_force(
         moved: dict[str, Any], compliance: Any) -> None:
     complaint, conflict = moved["complaint"], moved["conflict"]
-    second = UserFactory(username="second_officer", roles=[roles.COMPLIANCE_OFFICER])
+    second = UserFactory(username="second_officer", roles=[access.COMPLIANCE_OFFICER])
     removal = conflict_removal_request(complaint=complaint, conflict_id=conflict.pk,
                                        actor=compliance, reason="Moved away.")
 
@@ -239,7 +239,7 @@ def test_the_workspace_offers_removal_to_compliance_and_the_decision_to_a_second
 
 def test_the_inbox_hides_and_delivery_drops_a_case_its_recipient_became_conflicted_on(
         filed: Any, org: dict[str, Any], directory_sync: Any, client: Any) -> None:
-    lead = UserFactory(username="lead_told", roles=[roles.HR_LEAD])
+    lead = UserFactory(username="lead_told", roles=[access.HR_LEAD])
     newcomer = PersonFactory(employee_id="NEW2", name="Soon Conflicted", user=lead)
     with transaction.atomic():
         notifications.enqueue([notifications.build(

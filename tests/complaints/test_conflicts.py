@@ -17,12 +17,12 @@ from django.utils import timezone
 
 from audit.actions import Action
 from audit.models import AuditEvent
-from complaints import roles, services
+from complaints import access, services
 from complaints.access import may_view, visible_complaints
 from complaints.models import Category, Complaint, Conflict
 from complaints.services.conflicts import complaint_declare_conflict
+from complaints.services.sweep import sweep
 from escalation.models import Escalation, Notification
-from escalation.services.sweep import sweep
 from tests.factories import PersonFactory, UserFactory
 
 
@@ -41,17 +41,17 @@ def cast(org: dict[str, Any], reporter: Any) -> dict[str, Any]:
     declarer_person = PersonFactory(employee_id="DECL1", name="Declares")
     people = {
         # In the accused's own line: the accused, the manager, the manager's manager, CEO.
-        "subject": _account(org["accused"], "subject", roles.HR_REVIEWER),
-        "manager": _account(org["manager"], "manager", roles.HR_LEAD),
-        "managers_manager": _account(org["vp"], "managers_manager", roles.COMPLIANCE_OFFICER),
-        "ceo": _account(org["ceo"], "ceo", roles.AUDIT_COMMITTEE),
-        "declared": _account(declarer_person, "declared", roles.HR_LEAD),
-        "named": _account(named_person, "named", roles.HR_LEAD),
+        "subject": _account(org["accused"], "subject", access.HR_REVIEWER),
+        "manager": _account(org["manager"], "manager", access.HR_LEAD),
+        "managers_manager": _account(org["vp"], "managers_manager", access.COMPLIANCE_OFFICER),
+        "ceo": _account(org["ceo"], "ceo", access.AUDIT_COMMITTEE),
+        "declared": _account(declarer_person, "declared", access.HR_LEAD),
+        "named": _account(named_person, "named", access.HR_LEAD),
         # Unrelated: the people who should get the case.
-        "hr_reviewer": UserFactory(username="hr_ok", roles=[roles.HR_REVIEWER]),
-        "hr_lead": UserFactory(username="lead_ok", roles=[roles.HR_LEAD]),
-        "compliance": UserFactory(username="compliance_ok", roles=[roles.COMPLIANCE_OFFICER]),
-        "committee": UserFactory(username="committee_ok", roles=[roles.AUDIT_COMMITTEE]),
+        "hr_reviewer": UserFactory(username="hr_ok", roles=[access.HR_REVIEWER]),
+        "hr_lead": UserFactory(username="lead_ok", roles=[access.HR_LEAD]),
+        "compliance": UserFactory(username="compliance_ok", roles=[access.COMPLIANCE_OFFICER]),
+        "committee": UserFactory(username="committee_ok", roles=[access.AUDIT_COMMITTEE]),
     }
     complaint = services.complaint_submit(
         reporter=reporter, category=Category.SEXUAL_HARASSMENT, summary="Comments",
@@ -114,7 +114,7 @@ def test_a_conflicted_person_cannot_be_assigned_as_investigator(
     complaint = services.complaint_acknowledge(complaint=cast["complaint"],
                                                actor=cast["hr_reviewer"])
     user = cast[who]
-    user.groups.add(*UserFactory(username="inv_group", roles=[roles.INVESTIGATOR]).groups.all())
+    user.groups.add(*UserFactory(username="inv_group", roles=[access.INVESTIGATOR]).groups.all())
     user = type(user).objects.get(pk=user.pk)
     assert Person.objects.filter(user=user).exists()
     with pytest.raises(InvalidInput):
@@ -159,9 +159,9 @@ def test_declaring_a_conflict_takes_the_declarer_off_the_case(cast: dict[str, An
 def test_a_case_whose_whole_hr_line_is_conflicted_goes_to_compliance(
         org: dict[str, Any], reporter: Any) -> None:
     # The only HR people are the accused's own managers.
-    _account(org["manager"], "hr_manager", roles.HR_REVIEWER)
-    _account(org["vp"], "hr_vp", roles.HR_LEAD)
-    officer = UserFactory(username="officer", roles=[roles.COMPLIANCE_OFFICER])
+    _account(org["manager"], "hr_manager", access.HR_REVIEWER)
+    _account(org["vp"], "hr_vp", access.HR_LEAD)
+    officer = UserFactory(username="officer", roles=[access.COMPLIANCE_OFFICER])
     complaint = services.complaint_submit(
         reporter=reporter, category=Category.DISCRIMINATION, summary="Passed over",
         narrative="I was passed over for promotion twice.",
@@ -177,9 +177,9 @@ def test_a_case_whose_whole_hr_line_is_conflicted_goes_to_compliance(
 
 def test_a_case_with_one_clear_hr_handler_is_not_routed(org: dict[str, Any],
                                                         reporter: Any) -> None:
-    _account(org["manager"], "hr_manager", roles.HR_REVIEWER)
-    UserFactory(username="hr_clear", roles=[roles.HR_REVIEWER])
-    UserFactory(username="officer", roles=[roles.COMPLIANCE_OFFICER])
+    _account(org["manager"], "hr_manager", access.HR_REVIEWER)
+    UserFactory(username="hr_clear", roles=[access.HR_REVIEWER])
+    UserFactory(username="officer", roles=[access.COMPLIANCE_OFFICER])
     complaint = services.complaint_submit(
         reporter=reporter, category=Category.DISCRIMINATION, summary="Passed over",
         narrative="I was passed over.", subjects=[org["accused"].employee_id]).complaint
@@ -188,8 +188,8 @@ def test_a_case_with_one_clear_hr_handler_is_not_routed(org: dict[str, Any],
 
 def test_a_complaint_against_a_compliance_officer_routes_around_them(
         org: dict[str, Any], reporter: Any) -> None:
-    officer = _account(org["accused"], "accused_officer", roles.COMPLIANCE_OFFICER)
-    other = UserFactory(username="other_officer", roles=[roles.COMPLIANCE_OFFICER])
+    officer = _account(org["accused"], "accused_officer", access.COMPLIANCE_OFFICER)
+    other = UserFactory(username="other_officer", roles=[access.COMPLIANCE_OFFICER])
     complaint = services.complaint_submit(
         reporter=reporter, category=Category.RETALIATION, summary="Retaliation",
         narrative="After I reported, my shifts were cut.",
@@ -204,8 +204,8 @@ def test_a_complaint_against_a_compliance_officer_routes_around_them(
 
 def test_a_complaint_against_an_audit_committee_member_does_not_reach_them(
         org: dict[str, Any], reporter: Any) -> None:
-    member = _account(org["accused"], "accused_member", roles.AUDIT_COMMITTEE)
-    other = UserFactory(username="other_member", roles=[roles.AUDIT_COMMITTEE])
+    member = _account(org["accused"], "accused_member", access.AUDIT_COMMITTEE)
+    other = UserFactory(username="other_member", roles=[access.AUDIT_COMMITTEE])
     complaint = services.complaint_submit(
         reporter=reporter, category=Category.ACCOUNTING, summary="Books",
         narrative="Revenue is booked early.", subjects=[org["accused"].employee_id]).complaint
@@ -220,8 +220,8 @@ def test_a_manager_change_re_evaluates_open_cases(org: dict[str, Any], reporter:
     from complaints.services import directory_import
 
     newcomer = PersonFactory(employee_id="NEW1", name="New Manager")
-    new_lead = _account(newcomer, "new_lead", roles.HR_LEAD)
-    old_lead = _account(org["manager"], "old_lead", roles.HR_LEAD)
+    new_lead = _account(newcomer, "new_lead", access.HR_LEAD)
+    old_lead = _account(org["manager"], "old_lead", access.HR_LEAD)
     complaint = services.complaint_acknowledge(complaint=filed, actor=new_lead)
     assert complaint.assignee_id == new_lead.pk and not may_view(old_lead, complaint)
 
@@ -245,7 +245,7 @@ def test_linking_an_account_to_a_conflicted_person_takes_it_off_the_case(
         org: dict[str, Any], filed: Any) -> None:
     from complaints.services import person_link_user
 
-    lead = UserFactory(username="lead_later", email="lead@home.example", roles=[roles.HR_LEAD])
+    lead = UserFactory(username="lead_later", email="lead@home.example", roles=[access.HR_LEAD])
     complaint = services.complaint_acknowledge(complaint=filed, actor=lead)
     assert complaint.assignee_id == lead.pk
     # The account takes its work address, which the directory knows: it is the VP's.
@@ -267,12 +267,12 @@ def test_need_to_know_by_role(filed: Any, hr_reviewer: Any, investigator: Any,
     assert may_view(investigator, complaint)
     # Investigating is not the intake stage; the reviewer saw it as its assignee only.
     assert may_view(hr_reviewer, complaint)
-    other_reviewer = UserFactory(username="reviewer2", roles=[roles.HR_REVIEWER])
+    other_reviewer = UserFactory(username="reviewer2", roles=[access.HR_REVIEWER])
     assert not may_view(other_reviewer, complaint)
 
 
 def test_the_reporter_never_sees_the_case_as_staff(org: dict[str, Any]) -> None:
-    lead = UserFactory(username="lead_reporter", roles=[roles.HR_LEAD])
+    lead = UserFactory(username="lead_reporter", roles=[access.HR_LEAD])
     complaint = services.complaint_submit(
         reporter=lead, category=Category.BULLYING, summary="x", narrative="y").complaint
     assert not may_view(lead, complaint)

@@ -13,6 +13,7 @@ from django.db.models import ProtectedError
 from django.utils import timezone
 
 from audit.models import AuditEvent
+from complaints.access import ReporterPrincipal
 from complaints.models import (
     CaseNote,
     Complaint,
@@ -24,7 +25,6 @@ from complaints.models import (
     PurgePermit,
     Subject,
 )
-from complaints.permissions import ReporterPrincipal
 from complaints.services import complaint_submit
 from complaints.services.retention import retention_purge
 from escalation.models import Deadline

@@ -9,7 +9,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from audit.models import AuditEvent
-from complaints import roles
+from complaints import access
 from complaints.models import Conflict, Person
 from complaints.services.directory import DirectoryImportError, directory_import
 from tests.factories import UserFactory
@@ -115,8 +115,8 @@ def test_an_import_that_would_bury_a_case_is_refused_whole_naming_its_lines(
         tmp_path: Path, filed: Any, org: Any) -> None:
     """Every compliance officer and audit committee member put above the accused by one
     file: nothing is written, the lines that do it are named, the refusal is recorded."""
-    for eid, username, role in (("C1", "comp1", roles.COMPLIANCE_OFFICER),
-                                ("A1", "ac1", roles.AUDIT_COMMITTEE)):
+    for eid, username, role in (("C1", "comp1", access.COMPLIANCE_OFFICER),
+                                ("A1", "ac1", access.AUDIT_COMMITTEE)):
         Person.objects.create(employee_id=eid, name=username, email=f"{username}@example.com")
         UserFactory(username=username, email=f"{username}@example.com", roles=[role])
     before = list(Person.objects.values_list("employee_id", "manager_id").order_by("pk"))

@@ -20,10 +20,10 @@ from django.test.utils import CaptureQueriesContext
 
 from audit.actions import Action
 from audit.models import AuditEvent
-from complaints import roles
-from complaints.conflicts import MAX_CHAIN_DEPTH, directory_conflicts
+from complaints import access
 from complaints.models import Category, Complaint, Conflict, Person, Subject
 from complaints.services import complaint_submit
+from complaints.services.conflicts import MAX_CHAIN_DEPTH, directory_conflicts
 from escalation.models import Deadline, Notification
 from escalation.policy import Policies
 from tests.factories import PersonFactory, UserFactory
@@ -127,9 +127,9 @@ def _routed(complaint: Complaint) -> bool:
 
 def test_an_inactive_hr_handler_does_not_keep_a_case_from_compliance(
         reporter: Any, org: dict[str, Any]) -> None:
-    _account(org["manager"], "hr_manager", roles.HR_REVIEWER)
-    UserFactory(username="hr_gone", roles=[roles.HR_LEAD], is_active=False)
-    officer = UserFactory(username="officer", roles=[roles.COMPLIANCE_OFFICER])
+    _account(org["manager"], "hr_manager", access.HR_REVIEWER)
+    UserFactory(username="hr_gone", roles=[access.HR_LEAD], is_active=False)
+    officer = UserFactory(username="officer", roles=[access.COMPLIANCE_OFFICER])
     complaint = _file(reporter, ["ACC1"])
     assert _routed(complaint)
     assert Complaint.objects.get(pk=complaint.pk).assignee_id == officer.pk
@@ -137,18 +137,18 @@ def test_an_inactive_hr_handler_does_not_keep_a_case_from_compliance(
 
 def test_an_hr_handler_with_no_directory_entry_is_clear(reporter: Any,
                                                         org: dict[str, Any]) -> None:
-    _account(org["manager"], "hr_manager", roles.HR_REVIEWER)
-    UserFactory(username="hr_unlisted", roles=[roles.HR_LEAD])
-    UserFactory(username="officer", roles=[roles.COMPLIANCE_OFFICER])
+    _account(org["manager"], "hr_manager", access.HR_REVIEWER)
+    UserFactory(username="hr_unlisted", roles=[access.HR_LEAD])
+    UserFactory(username="officer", roles=[access.COMPLIANCE_OFFICER])
     complaint = _file(reporter, ["ACC1"])
     assert not _routed(complaint)
     assert Complaint.objects.get(pk=complaint.pk).assignee_id is None
 
 
 def test_the_reporter_does_not_count_as_a_clear_hr_handler(org: dict[str, Any]) -> None:
-    _account(org["manager"], "hr_manager", roles.HR_LEAD)
-    hr_reporter = _account(org["peer"], "hr_reporter", roles.HR_REVIEWER)
-    officer = UserFactory(username="officer", roles=[roles.COMPLIANCE_OFFICER])
+    _account(org["manager"], "hr_manager", access.HR_LEAD)
+    hr_reporter = _account(org["peer"], "hr_reporter", access.HR_REVIEWER)
+    officer = UserFactory(username="officer", roles=[access.COMPLIANCE_OFFICER])
     complaint = _file(hr_reporter, ["ACC1"])
     assert _routed(complaint)
     assert Complaint.objects.get(pk=complaint.pk).assignee_id == officer.pk
@@ -160,8 +160,8 @@ def test_the_reporter_does_not_count_as_a_clear_hr_handler(org: dict[str, Any]) 
 
 def test_an_hr_handler_the_reporter_names_is_conflicted(reporter: Any,
                                                         org: dict[str, Any]) -> None:
-    named = _account(PersonFactory(employee_id="HRN1"), "hr_named", roles.HR_REVIEWER)
-    officer = UserFactory(username="officer", roles=[roles.COMPLIANCE_OFFICER])
+    named = _account(PersonFactory(employee_id="HRN1"), "hr_named", access.HR_REVIEWER)
+    officer = UserFactory(username="officer", roles=[access.COMPLIANCE_OFFICER])
     complaint = _file(reporter, ["A visiting contractor"], conflicted=["HRN1"])
     assert _routed(complaint)
     complaint = Complaint.objects.get(pk=complaint.pk)
@@ -236,7 +236,7 @@ def policies_read(db: None) -> None:
 
 def test_a_signed_in_filing_sends_a_fixed_set_of_statements(
         committed_db: None, org: dict[str, Any], reporter: Any, policies_read: None) -> None:
-    UserFactory(username="clear_reviewer", roles=[roles.HR_REVIEWER])
+    UserFactory(username="clear_reviewer", roles=[access.HR_REVIEWER])
     with CaptureQueriesContext(connection) as captured:
         complaint = _file(reporter, ["ACC1"])
     assert [_shape(q["sql"]) for q in captured.captured_queries] == FILING[connection.vendor]
@@ -254,7 +254,7 @@ def test_a_signed_in_filing_through_the_form_adds_only_the_session_and_the_user(
         committed_db: None, org: dict[str, Any], reporter: Any, policies_read: None,
         client: Any) -> None:
     # The session, the user, then the filing above; the answer is a redirect, not a page.
-    UserFactory(username="clear_reviewer", roles=[roles.HR_REVIEWER])
+    UserFactory(username="clear_reviewer", roles=[access.HR_REVIEWER])
     client.force_login(reporter)
     with CaptureQueriesContext(connection) as captured:
         response = client.post("/report/", {

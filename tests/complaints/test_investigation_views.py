@@ -173,8 +173,8 @@ def test_internal_notes_are_for_staff_and_on_the_record_without_their_words(
 
 
 def test_the_case_page_shows_time_left_and_overdue(filed: Complaint, hr_reviewer: Any) -> None:
+    from complaints.services.next_due import next_due_refresh
     from escalation.models import Deadline
-    from escalation.services.deadlines import next_due_refresh
 
     page = _as(hr_reviewer).get(f"/staff/cases/{filed.reference}/").content.decode()
     assert "overdue" not in page

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from complaints import roles
+from complaints import access
 from complaints.access import visible_complaints
 from complaints.errors import InvalidInput
 from complaints.models import Category, Conflict, Subject
@@ -26,7 +26,7 @@ def _file(reporter: Any, **people: list[str]) -> Any:
 def test_a_subject_typed_by_name_or_address_keeps_their_chain_away(
         typed: str, reporter: Any, org: dict[str, Any]) -> None:
     typed = org["accused"].email.upper() if typed == "EMAIL" else typed
-    manager_lead = UserFactory(username="mgr_lead", roles=[roles.HR_LEAD])
+    manager_lead = UserFactory(username="mgr_lead", roles=[access.HR_LEAD])
     org["manager"].user = manager_lead
     org["manager"].save()
 

@@ -14,8 +14,8 @@ from django.utils import timezone
 
 from complaints.models import Category, Complaint
 from complaints.services import complaint_acknowledge, complaint_submit
+from complaints.services.next_due import next_due_refresh
 from escalation.models import Deadline
-from escalation.services.deadlines import next_due_refresh
 
 
 def _cases(n: int, reporter: Any, subject: str, hr_reviewer: Any) -> None:

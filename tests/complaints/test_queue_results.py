@@ -15,9 +15,8 @@ from django.core.paginator import Paginator
 from django.db.models import Count, F, Min, Q, QuerySet
 from django.utils import timezone
 
-from complaints import roles, selectors
-from complaints.access import COMMITTEE_LEVEL, HR_REVIEWER_STATES
-from complaints.conflicts import person_id_of
+from complaints import access, selectors
+from complaints.access import COMMITTEE_LEVEL, HR_REVIEWER_STATES, person_id_of
 from complaints.models import (
     AUDIT_COMMITTEE_CATEGORIES,
     OPEN_STATES,
@@ -29,21 +28,21 @@ from complaints.models import (
     State,
 )
 from complaints.selectors import QUEUES, staff_queue
+from complaints.services.next_due import next_due_refresh
 from escalation.models import Deadline, Kind
-from escalation.services.deadlines import next_due_refresh
 from tests.factories import ComplaintFactory, PersonFactory, UserFactory
 
 PAGE_SIZE = 4
 
 
 def _reference_visible(user: Any) -> QuerySet[Complaint]:
-    held = roles.roles_of(user)
+    held = access.roles_of(user)
     queryset = Complaint.objects.all()
-    if not held & {roles.COMPLIANCE_OFFICER, roles.HR_LEAD}:
+    if not held & {access.COMPLIANCE_OFFICER, access.HR_LEAD}:
         covered = Q(assignee=user) | Q(co_owner=user) | Q(investigation__investigator=user)
-        if roles.HR_REVIEWER in held:
+        if access.HR_REVIEWER in held:
             covered |= Q(state__in=HR_REVIEWER_STATES)
-        if roles.AUDIT_COMMITTEE in held:
+        if access.AUDIT_COMMITTEE in held:
             covered |= Q(escalation_level__gte=COMMITTEE_LEVEL)
             covered |= Q(category__in=AUDIT_COMMITTEE_CATEGORIES)
         queryset = queryset.filter(covered)
@@ -63,7 +62,7 @@ def _reference_q(user: Any, name: str, now: datetime) -> Q:
         return Q(pk__in=Deadline.objects.filter(closed_at=None, paused_at=None,
                                                 due_at__lt=now).values("complaint_id"))
     to_me = Q(assignee=user) | Q(co_owner=user)
-    if roles.AUDIT_COMMITTEE in roles.roles_of(user):
+    if access.AUDIT_COMMITTEE in access.roles_of(user):
         to_me |= Q(escalation_level__gte=COMMITTEE_LEVEL)
     return Q(escalation_level__gt=0) & to_me
 
@@ -91,16 +90,16 @@ def caseload(db: None) -> dict[str, Any]:
     rng = random.Random(20261125)
     boss = PersonFactory(employee_id="BOSS")
     people = {
-        "reviewer": UserFactory(username="q_reviewer", roles=[roles.HR_REVIEWER]),
+        "reviewer": UserFactory(username="q_reviewer", roles=[access.HR_REVIEWER]),
         # A reviewer who also investigates, and who filed complaints of their own.
         "reviewer_investigator": UserFactory(username="q_rev_inv",
-                                             roles=[roles.HR_REVIEWER, roles.INVESTIGATOR]),
-        "lead": UserFactory(username="q_lead", roles=[roles.HR_LEAD]),
+                                             roles=[access.HR_REVIEWER, access.INVESTIGATOR]),
+        "lead": UserFactory(username="q_lead", roles=[access.HR_LEAD]),
         # Above the accused in the directory: conflicted by person.
-        "conflicted_lead": UserFactory(username="q_conflicted", roles=[roles.HR_LEAD]),
-        "investigator": UserFactory(username="q_investigator", roles=[roles.INVESTIGATOR]),
-        "compliance": UserFactory(username="q_compliance", roles=[roles.COMPLIANCE_OFFICER]),
-        "committee": UserFactory(username="q_committee", roles=[roles.AUDIT_COMMITTEE]),
+        "conflicted_lead": UserFactory(username="q_conflicted", roles=[access.HR_LEAD]),
+        "investigator": UserFactory(username="q_investigator", roles=[access.INVESTIGATOR]),
+        "compliance": UserFactory(username="q_compliance", roles=[access.COMPLIANCE_OFFICER]),
+        "committee": UserFactory(username="q_committee", roles=[access.AUDIT_COMMITTEE]),
     }
     boss.user = people["conflicted_lead"]
     boss.save()

@@ -294,7 +294,7 @@ def test_a_reporters_message_answers_a_request_for_information(filed: Any, repor
 
 def test_a_late_acknowledgement_is_said_plainly_weeks_later(client: Any,
                                                            org: dict[str, Any]) -> None:
-    from escalation.services.sweep import sweep
+    from complaints.services.sweep import sweep
 
     _, reference, key = _file_anonymously(client)  # critical: one business day
     client.post("/follow-up/", {"receipt_key": key})

@@ -15,13 +15,13 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from audit.actions import Action
-from complaints import roles, services
+from complaints import access, services
 from complaints.models import Category, Complaint, Outcome
 from complaints.selectors import REPORTER_STEPS, reporter_timeline
 from complaints.services.reporter import message_send
+from complaints.services.sweep import sweep
 from complaints.views.public import PLAIN_STEP
 from escalation.models import Deadline, Escalation, Kind
-from escalation.services.sweep import sweep
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -41,11 +41,11 @@ def at(month: int, day: int) -> datetime:
 def staff(db: None) -> dict[str, Any]:
     return {
         "reviewer": UserFactory(username=REVIEWER, first_name="Wren", last_name="Okonkwo",
-                                roles=[roles.HR_REVIEWER]),
+                                roles=[access.HR_REVIEWER]),
         "lead": UserFactory(username=LEAD, first_name="Ibsen", last_name="Halvorsen",
-                            roles=[roles.HR_LEAD]),
+                            roles=[access.HR_LEAD]),
         "investigator": UserFactory(username=INVESTIGATOR, first_name="Moss",
-                                    last_name="Abernathy", roles=[roles.INVESTIGATOR]),
+                                    last_name="Abernathy", roles=[access.INVESTIGATOR]),
     }
 
 
@@ -143,7 +143,7 @@ def test_the_page_names_no_one_and_shows_no_notes_or_conflicts(
 
 def test_an_escalation_the_reporter_is_told_of_says_a_deadline_was_missed(
         client: Any, org: dict[str, Any], staff: dict[str, Any]) -> None:
-    UserFactory(username=OFFICER, roles=[roles.COMPLIANCE_OFFICER])
+    UserFactory(username=OFFICER, roles=[access.COMPLIANCE_OFFICER])
     with time_machine.travel(at(3, 2), tick=False):
         filed = services.complaint_submit(
             reporter=None, anonymous=True, category=Category.BULLYING, summary="Shouted at",

@@ -16,6 +16,7 @@ from django.utils import timezone
 from audit.models import AuditEvent
 from audit.services import verify
 from complaints import tasks
+from complaints.access import ReporterPrincipal
 from complaints.errors import DomainError
 from complaints.models import (
     Attachment,
@@ -30,7 +31,6 @@ from complaints.models import (
     Subject,
     Witness,
 )
-from complaints.permissions import ReporterPrincipal
 from complaints.receipts import receipt_key_hash
 from complaints.services import (
     complaint_reopen,

@@ -165,10 +165,11 @@ def test_the_proposer_of_a_dismissal_cannot_approve_or_reject_it(
 def test_the_investigator_cannot_approve_their_own_findings(
     filed: Complaint, hr_reviewer: Any, hr_lead: Any, compliance: Any
 ) -> None:
-    from complaints import roles
+    from complaints import access
     from tests.factories import UserFactory
 
-    lead_investigator = UserFactory(username="lead_inv", roles=[roles.HR_LEAD, roles.INVESTIGATOR])
+    lead_investigator = UserFactory(username="lead_inv",
+                                    roles=[access.HR_LEAD, access.INVESTIGATOR])
     complaint = drive(filed, "acknowledged", {"hr_reviewer": hr_reviewer})
     complaint = services.complaint_start_investigation(complaint=complaint, actor=hr_lead,
                                                        investigator=lead_investigator)
@@ -186,10 +187,10 @@ def test_the_investigator_cannot_approve_their_own_findings(
 def test_an_investigator_who_is_conflicted_cannot_be_assigned(
     filed: Complaint, org: dict, hr_reviewer: Any, hr_lead: Any
 ) -> None:
-    from complaints import roles
+    from complaints import access
     from tests.factories import UserFactory
 
-    manager_user = UserFactory(username="mgr", roles=[roles.INVESTIGATOR])
+    manager_user = UserFactory(username="mgr", roles=[access.INVESTIGATOR])
     org["manager"].user = manager_user
     org["manager"].save()
     complaint = drive(filed, "acknowledged", {"hr_reviewer": hr_reviewer})

@@ -33,7 +33,7 @@ from django.utils import timezone
 
 from audit import services as audit
 from audit.models import AuditEvent
-from complaints import roles
+from complaints import access
 from complaints.models import Category, Complaint
 from complaints.services import complaint_submit
 from escalation.models import Deadline, Escalation, Kind, Notification, SlaPolicy, Unit
@@ -227,9 +227,9 @@ def seed_policies_and_staff() -> Staff:
     SlaPolicy.objects.create(kind=ESCALATION, category="", severity="",
                              amount=ESCALATION_SECONDS, unit=Unit.SECONDS)
     return Staff(
-        lead=UserFactory(username="e2e_lead", email="lead@example.com", roles=[roles.HR_LEAD]),
+        lead=UserFactory(username="e2e_lead", email="lead@example.com", roles=[access.HR_LEAD]),
         compliance=UserFactory(username="e2e_compliance", email="",
-                               roles=[roles.COMPLIANCE_OFFICER]),
+                               roles=[access.COMPLIANCE_OFFICER]),
         reporter=UserFactory(username="e2e_reporter", email=""),
     )
 

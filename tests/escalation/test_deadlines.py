@@ -9,8 +9,8 @@ import pytest
 
 from complaints import services
 from complaints.models import Category, Outcome
+from complaints.services.sweep import sweep
 from escalation.models import Deadline
-from escalation.services.sweep import sweep
 from tests.escalation.helpers import MONDAY, closed, file_complaint, open_deadlines
 
 file = file_complaint

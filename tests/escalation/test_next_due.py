@@ -18,8 +18,8 @@ from django.db.models import Min
 from complaints import services
 from complaints.models import Category, Complaint, Outcome
 from complaints.selectors import staff_queue
+from complaints.services.sweep import sweep
 from escalation.models import Deadline
-from escalation.services.sweep import sweep
 from tests.escalation.helpers import MONDAY, file_complaint, open_deadlines
 
 

@@ -16,13 +16,13 @@ from django.utils import timezone
 
 from audit.models import AuditEvent
 from audit.services import verify
-from complaints import roles
+from complaints import access
 from complaints.errors import TransitionNotAllowed
 from complaints.models import Complaint
 from complaints.services import complaint_acknowledge
+from complaints.services.next_due import next_due_refresh
+from complaints.services.sweep import sweep
 from escalation.models import Deadline, Escalation
-from escalation.services.deadlines import next_due_refresh
-from escalation.services.sweep import sweep
 from tests.audit.test_postgres import run_together
 from tests.factories import ComplaintFactory, UserFactory
 
@@ -41,7 +41,7 @@ def overdue_complaints(n: int) -> list[Complaint]:
 
 
 def test_two_sweeps_at_once_escalate_each_missed_deadline_once(committed_db: None) -> None:
-    for role in (roles.HR_LEAD, roles.COMPLIANCE_OFFICER, roles.AUDIT_COMMITTEE):
+    for role in (access.HR_LEAD, access.COMPLIANCE_OFFICER, access.AUDIT_COMMITTEE):
         UserFactory(username=role, roles=[role])
     complaints = overdue_complaints(60)
     now = timezone.now()
@@ -68,8 +68,8 @@ def test_two_sweeps_at_once_escalate_each_missed_deadline_once(committed_db: Non
 def test_a_handler_acknowledging_while_the_sweep_escalates_one_outcome(
     committed_db: None
 ) -> None:
-    reviewer = UserFactory(username="reviewer", roles=[roles.HR_REVIEWER])
-    UserFactory(username="lead", roles=[roles.HR_LEAD])
+    reviewer = UserFactory(username="reviewer", roles=[access.HR_REVIEWER])
+    UserFactory(username="lead", roles=[access.HR_LEAD])
     for _ in range(20):  # the race goes either way; both orders are seen over 20 rounds
         complaint = overdue_complaints(1)[0]
         missed = Deadline.objects.get(complaint=complaint)
@@ -128,7 +128,7 @@ def held_by_a_handler(complaint: Complaint) -> Iterator[None]:
 
 
 def test_a_sweep_leaves_a_case_a_handler_holds_and_does_not_spin(committed_db: None) -> None:
-    UserFactory(username="lead", roles=[roles.HR_LEAD])
+    UserFactory(username="lead", roles=[access.HR_LEAD])
     complaint = overdue_complaints(1)[0]
     with held_by_a_handler(complaint):
         started = time.monotonic()
@@ -144,7 +144,7 @@ def test_a_sweep_leaves_a_case_a_handler_holds_and_does_not_spin(committed_db: N
 def test_a_sweep_carries_on_past_cases_held_by_others(committed_db: None) -> None:
     """What a handler or another sweep holds is left to them; the rest of what is due is
     still escalated by this sweep (two sweeps at once share the work, neither stops)."""
-    UserFactory(username="lead", roles=[roles.HR_LEAD])
+    UserFactory(username="lead", roles=[access.HR_LEAD])
     held, *free = overdue_complaints(3)
     # The held case is the first due, so it fills the first batch.
     Deadline.objects.filter(complaint=held).update(due_at=timezone.now() - timedelta(days=40))
@@ -162,7 +162,7 @@ def test_a_sweep_on_several_connections_climbs_each_case_in_order(committed_db: 
     """Batches are read again as soon as one is done, leaving out the cases still in
     flight: a case is never in two batches at once, so each climbs its missed levels one
     after another, each level once."""
-    for role in (roles.HR_LEAD, roles.COMPLIANCE_OFFICER, roles.AUDIT_COMMITTEE):
+    for role in (access.HR_LEAD, access.COMPLIANCE_OFFICER, access.AUDIT_COMMITTEE):
         UserFactory(username=role, roles=[role])
     complaints = overdue_complaints(40)
     result = sweep(now=timezone.now(), batch_size=3, workers=3)

@@ -14,10 +14,10 @@ from django.db import connection
 
 from audit.models import AuditEvent
 from audit.services import verify
-from complaints import roles, services
+from complaints import access, services
 from complaints.models import Category, Complaint
+from complaints.services.sweep import sweep
 from escalation.models import Deadline, Escalation, Notification
-from escalation.services.sweep import sweep
 from tests.escalation.helpers import MONDAY, file_complaint, open_deadlines
 from tests.factories import UserFactory
 
@@ -220,7 +220,7 @@ def test_one_broken_case_is_logged_and_skipped_not_a_crash_loop(
 def test_accounting_and_fraud_reports_reach_the_audit_committee_on_filing(
     reporter: Any, audit_committee: Any, org: dict[str, Any]
 ) -> None:
-    member_above = UserFactory(username="committee_ceo", roles=[roles.AUDIT_COMMITTEE])
+    member_above = UserFactory(username="committee_ceo", roles=[access.AUDIT_COMMITTEE])
     org["ceo"].user = member_above
     org["ceo"].save()
     complaint = file(reporter, category=Category.ACCOUNTING)

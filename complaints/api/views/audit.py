@@ -19,15 +19,14 @@ from rest_framework.utils.urls import replace_query_param
 from audit import services as audit
 from audit.actions import Action
 from audit.models import AuditEvent
-from audit.selectors import visible_events
-from audit.selectors.opaque import (
+from audit.opaque import (
     cursor_encode,
     event_id,
     reader_payload,
     verification_payload,
     verification_public,
 )
-from complaints.access import visible_complaints
+from complaints.access import visible_complaints, visible_events
 from complaints.api import serializers as s
 from complaints.api.permissions import IsComplianceOfficer
 from complaints.api.schema import errors

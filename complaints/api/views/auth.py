@@ -18,6 +18,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from complaints.access import ReporterPrincipal
 from complaints.api import serializers as s
 from complaints.api.errors import ServiceBusy, secret
 from complaints.api.schema import BODY_ERRORS, errors
@@ -27,7 +28,6 @@ from complaints.api.tokens import (
     api_token_revoke,
 )
 from complaints.api.views.base import ApiView, valid
-from complaints.permissions import ReporterPrincipal
 from complaints.services.reporter import WrongReceiptKey
 from complaints.throttle import ReceiptKeyBusy, ReceiptKeyThrottled, receipt_key_check
 from complaints.two_factor import (

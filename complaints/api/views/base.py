@@ -13,10 +13,10 @@ from rest_framework.request import Request
 from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import APIView
 
+from complaints.access import ReporterPrincipal
 from complaints.api import serializers as s
 from complaints.api.errors import PayloadTooLarge, body_limit
 from complaints.models import REFERENCE_ALPHABET, Complaint
-from complaints.permissions import ReporterPrincipal
 from complaints.services.access import complaint_open
 
 REFERENCE = re.compile(rf"MC-[{REFERENCE_ALPHABET}]{{4}}-[{REFERENCE_ALPHABET}]{{4}}")

@@ -19,13 +19,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from complaints import services
+from complaints.access import ReporterPrincipal, may_decline_withdrawal
 from complaints.api import serializers as s
 from complaints.api.errors import secret
 from complaints.api.permissions import is_staff
 from complaints.api.schema import BODY_ERRORS, errors
 from complaints.api.views.base import ApiView, case_for, page_links, page_of, valid
 from complaints.models import Complaint
-from complaints.permissions import ReporterPrincipal, may_decline_withdrawal
 from complaints.selectors import case_deadlines, case_messages, staff_queue
 from complaints.services.reporter import message_send
 from complaints.throttle import filing_limited

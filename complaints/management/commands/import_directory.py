@@ -7,7 +7,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from audit import services as audit
-from complaints import roles
+from complaints import access
 from complaints.services.directory import COLUMNS, DirectoryImportError, directory_import
 
 
@@ -21,7 +21,7 @@ class Command(BaseCommand):
         parser.add_argument("file", type=Path)
         parser.add_argument(
             "--actor", metavar="USERNAME", default="",
-            help=f"The {roles.DIRECTORY_SYNC} account the import is recorded as (by default "
+            help=f"The {access.DIRECTORY_SYNC} account the import is recorded as (by default "
                  "the system). Refused for any account outside that group.")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -32,8 +32,8 @@ class Command(BaseCommand):
         actor: Any = audit.SYSTEM
         if options["actor"]:
             actor = get_user_model().objects.filter(username=options["actor"]).first()
-            if actor is None or not roles.is_directory_sync(actor):
-                raise CommandError(f"{options['actor']!r} is not a {roles.DIRECTORY_SYNC} "
+            if actor is None or not access.is_directory_sync(actor):
+                raise CommandError(f"{options['actor']!r} is not a {access.DIRECTORY_SYNC} "
                                    "account; only that account (or the system) writes the "
                                    "directory")
         try:

@@ -4,8 +4,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from complaints.management.options import add_now_and_dry_run, now_from
 from complaints.services.retention import retention_due, retention_purge
-from escalation.management.options import add_now_and_dry_run, now_from
 from escalation.policy import retention_days
 
 

@@ -7,7 +7,7 @@ from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from complaints import roles, services
+from complaints import access, services
 from complaints.models import Category, Complaint, Outcome
 from complaints.services.directory import directory_import
 
@@ -28,13 +28,13 @@ D011,Ruth Adler,audit.committee@demo.example,Board,
 # (username, role, password). Demo only: `make run` prints them.
 ACCOUNTS = [
     ("employee", None, "demo-employee-2026"),
-    ("hr.reviewer", roles.HR_REVIEWER, "demo-reviewer-2026"),
-    ("hr.lead", roles.HR_LEAD, "demo-lead-2026"),
-    ("investigator", roles.INVESTIGATOR, "demo-investigator-2026"),
-    ("compliance", roles.COMPLIANCE_OFFICER, "demo-compliance-2026"),
-    ("audit.committee", roles.AUDIT_COMMITTEE, "demo-committee-2026"),
+    ("hr.reviewer", access.HR_REVIEWER, "demo-reviewer-2026"),
+    ("hr.lead", access.HR_LEAD, "demo-lead-2026"),
+    ("investigator", access.INVESTIGATOR, "demo-investigator-2026"),
+    ("compliance", access.COMPLIANCE_OFFICER, "demo-compliance-2026"),
+    ("audit.committee", access.AUDIT_COMMITTEE, "demo-committee-2026"),
     # The HR system's service account: the directory's only writer (PUT directory/people/).
-    ("hr-system", roles.DIRECTORY_SYNC, "demo-hr-system-2026"),
+    ("hr-system", access.DIRECTORY_SYNC, "demo-hr-system-2026"),
 ]
 ADMIN = ("admin", "demo-admin-2026")
 
@@ -52,7 +52,7 @@ class Command(BaseCommand):
         self._print_accounts()
 
     def _seed(self, user_model: Any) -> None:
-        for name in roles.ALL_GROUPS:
+        for name in access.ALL_GROUPS:
             Group.objects.get_or_create(name=name)
         users = {}
         for username, role, password in ACCOUNTS:
