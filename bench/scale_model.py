@@ -28,7 +28,7 @@ import math
 import random
 from typing import Any
 
-from escalation.services.sweep import LEVEL_ROLE, TOP_LEVEL
+from complaints.services.sweep import LEVEL_ROLE, TOP_LEVEL
 from scale_org import DAY, HOUR, MINUTE, SECOND, Clock, Org, at_work, below
 
 from complaints import access
@@ -699,7 +699,7 @@ class _Run:
                 self.urgent = True
 
     def escalate(self, at: int, missed: list[Deadline]) -> None:
-        """escalation.services.sweep._Plan.escalate, for one complaint."""
+        """complaints.services.sweep._Plan.escalate, for one complaint."""
         case = self.case
         before = case.level
         level, chosen, skipped = before, [], []

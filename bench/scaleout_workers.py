@@ -243,7 +243,7 @@ def run_config(*, url: str, dbname: str, redis_url: str, base_env: dict[str, str
                pump_wakeups: bool = True) -> dict[str, Any]:
     """Start ``workers`` workers, make ``escalations`` deadlines overdue, sweep twice at once,
     deliver everything; measure and check."""
-    from escalation.tasks import sweep_deadlines
+    from complaints.tasks import sweep_deadlines
 
     run_dir = work / label
     mail_dir = run_dir / "mail"

@@ -1,4 +1,4 @@
-"""Run ``escalation.services.sweep.sweep()`` in a fresh process (run by escalation_bench.py).
+"""Run ``complaints.services.sweep.sweep()`` in a fresh process (run by escalation_bench.py).
 
 One mode per call; each prints one JSON line on stdout, with this process's peak RSS
 (VmHWM, see ``_rss_mb``). A child does nothing but its one measurement, so that peak is
@@ -144,7 +144,7 @@ class PhaseTimer:
 
         from audit import services as audit_services
         from escalation.services import notifications
-        from escalation.services import sweep as sweep_module
+        from complaints.services import sweep as sweep_module
 
         self.wrap(sweep_module, "_due", "find due deadlines (_due)")
         self.wrap(sweep_module, "_claim", "claim deadlines (_claim UPDATE)")
@@ -170,7 +170,7 @@ def mode_sweep(args: argparse.Namespace) -> dict[str, Any]:
     from django.db import connection
     from django.utils import timezone
 
-    from escalation.services.sweep import sweep
+    from complaints.services.sweep import sweep
 
     what_if = None  # the set-based writes it measured are the app's own since 124af6d
     warm_up()
@@ -213,7 +213,7 @@ def mode_sweep(args: argparse.Namespace) -> dict[str, Any]:
 def mode_idle(args: argparse.Namespace) -> dict[str, Any]:
     from django.db import connection
 
-    from escalation.services.sweep import sweep
+    from complaints.services.sweep import sweep
 
     connection.ensure_connection()
     for _ in range(2):  # warm
@@ -273,7 +273,7 @@ def warm_up() -> None:
 
     from escalation import calendar
     from escalation.services import notifications
-    from escalation.services.sweep import sweep
+    from complaints.services.sweep import sweep
 
     connection.ensure_connection()
     sweep(now=LONG_AGO)
@@ -288,7 +288,7 @@ def mode_profile(args: argparse.Namespace) -> dict[str, Any]:
     import io
     import pstats
 
-    from escalation.services.sweep import sweep
+    from complaints.services.sweep import sweep
 
     what_if = None  # the set-based writes it measured are the app's own since 124af6d
     warm_up()
