@@ -28,12 +28,12 @@ import math
 import random
 from typing import Any
 
-from complaints.services.sweep import LEVEL_ROLE, TOP_LEVEL
 from scale_org import DAY, HOUR, MINUTE, SECOND, Clock, Org, at_work, below
 
 from complaints import access
 from complaints import models as complaint_models
 from complaints.models import AUDIT_COMMITTEE_CATEGORIES, CRITICAL_CATEGORIES, REFERENCE_ALPHABET
+from complaints.services.sweep import LEVEL_ROLE, TOP_LEVEL
 from escalation import models as escalation_models
 from escalation.policy import ESCALATION
 from escalation.services.deadlines import PAUSED, STATE_KINDS

@@ -143,8 +143,8 @@ class PhaseTimer:
         from django.db.models.query import QuerySet
 
         from audit import services as audit_services
-        from escalation.services import notifications
         from complaints.services import sweep as sweep_module
+        from escalation.services import notifications
 
         self.wrap(sweep_module, "_due", "find due deadlines (_due)")
         self.wrap(sweep_module, "_claim", "claim deadlines (_claim UPDATE)")
@@ -271,9 +271,9 @@ def warm_up() -> None:
     from django.db import connection
     from django.utils import timezone
 
+    from complaints.services.sweep import sweep
     from escalation import calendar
     from escalation.services import notifications
-    from complaints.services.sweep import sweep
 
     connection.ensure_connection()
     sweep(now=LONG_AGO)
