@@ -30,8 +30,8 @@ from complaints.errors import InvalidInput
 @lru_cache(maxsize=1)
 def _pillow() -> Any:
     """Pillow, with HEIC support registered: imported on first use, not at start-up, since
-    every web and worker process imports this module and few of them ever clean a file
-    (the imaging and PDF libraries cost about 9 MB of memory a process)."""
+    every web and worker process imports this module and few of them ever clean a file,
+    and the imaging and PDF libraries are large."""
     import pillow_heif
     from PIL import Image
 
