@@ -26,7 +26,7 @@ from audit.actions import Action
 from audit.opaque import event_id, reader_payload_text, verification_payload
 from complaints.access import visible_complaints
 from complaints.errors import InvalidInput, TransitionForbidden, TransitionNotAllowed
-from complaints.services.access import CaseNotFound
+from complaints.services.reads import CaseNotFound
 from compliance.forms import LogFilterForm, PeriodForm, PolicyChangeForm
 from compliance.reports.charts import dashboard_charts, human_duration
 from compliance.reports.exports import (

@@ -17,7 +17,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from complaints.errors import InvalidInput, TransitionForbidden, TransitionNotAllowed
-from complaints.services.access import CaseNotFound
+from complaints.services.reads import CaseNotFound
 
 NON_FIELD = "non_field_errors"
 

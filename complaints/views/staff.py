@@ -46,7 +46,6 @@ from complaints.selectors import (
     case_notes,
     staff_queue,
 )
-from complaints.services.access import CaseNotFound, complaint_open, complaint_read_recorded
 from complaints.services.attachments import attachment_add, attachment_open
 from complaints.services.conflicts import (
     complaint_declare_conflict,
@@ -63,6 +62,7 @@ from complaints.services.investigation import (
     investigation_update_plan,
 )
 from complaints.services.notes import case_note_add
+from complaints.services.reads import CaseNotFound, complaint_open, complaint_read_recorded
 from complaints.services.reporter import message_send
 from complaints.views.public import SESSION_KEY as REPORTER_SESSION_KEY
 from complaints.views.public import download_response

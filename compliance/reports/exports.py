@@ -18,7 +18,7 @@ from audit.chain import format_time
 from audit.models import AuditEvent
 from audit.opaque import event_id, reader_payload_text
 from complaints import access
-from complaints.services.access import CaseNotFound, complaint_open
+from complaints.services.reads import CaseNotFound, complaint_open
 from compliance.reports.pdf import Exported, case_trail_pdf, compliance_report_pdf
 from compliance.selectors import (
     Period,

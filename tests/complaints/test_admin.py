@@ -18,7 +18,7 @@ from audit.models import AuditEvent
 from complaints import access
 from complaints.access import person_id_of
 from complaints.models import Complaint
-from complaints.services.access import CaseNotFound, complaint_open
+from complaints.services.reads import CaseNotFound, complaint_open
 from tests.factories import PersonFactory, UserFactory
 
 pytestmark = pytest.mark.django_db

@@ -32,7 +32,7 @@ from complaints.api.permissions import IsComplianceOfficer
 from complaints.api.schema import errors
 from complaints.api.views.base import ApiView, reference_or_404, valid
 from complaints.models import REFERENCE_ALPHABET
-from complaints.services.access import complaint_open
+from complaints.services.reads import complaint_open
 
 
 def _event(event: AuditEvent) -> dict[str, Any]:

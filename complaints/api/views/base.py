@@ -17,7 +17,7 @@ from complaints.access import ReporterPrincipal
 from complaints.api import serializers as s
 from complaints.api.errors import PayloadTooLarge, body_limit
 from complaints.models import REFERENCE_ALPHABET, Complaint
-from complaints.services.access import complaint_open
+from complaints.services.reads import complaint_open
 
 REFERENCE = re.compile(rf"MC-[{REFERENCE_ALPHABET}]{{4}}-[{REFERENCE_ALPHABET}]{{4}}")
 
