@@ -6,10 +6,20 @@ SERVICES_ENV := DATABASE_URL=postgres://complaints:complaints@127.0.0.1:5432/com
 
 .PHONY: venv run migrate seed test test-services services lint bench clean
 
+# Where `make run` serves, read by the Procfile's web process and printed by the banner:
+# `make run PORT=9000`, or `make run WEB_BIND=0.0.0.0:8000` to listen beyond this machine.
+PORT ?= 8000
+WEB_BIND ?= 127.0.0.1:$(PORT)
+
+# pip's version check is off: a notice that a newer pip exists is noise during set-up, and the
+# line above it already upgrades pip. The project is installed for its dependencies only (it
+# has no package of its own), so not as editable: that install prints a setuptools notice.
+PIP := $(VENV)/bin/pip --disable-pip-version-check
+
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
-	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q -e '.[dev]'
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q '.[dev]'
 	touch $@
 
 venv: $(VENV)/.installed
@@ -23,11 +33,8 @@ seed: migrate
 # Web, worker and beat together (honcho reads the Procfile). Embedded default: SQLite and a
 # filesystem broker; set DATABASE_URL and REDIS_URL for PostgreSQL and Redis.
 run: seed
-	@echo ""
-	@echo "  Open http://127.0.0.1:8000/  (admin: http://127.0.0.1:8000/admin/)"
-	@echo "  Stop with Ctrl-C."
-	@echo ""
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/honcho start
+	@WEB_BIND=$(WEB_BIND) $(PY) scripts/run_banner.py
+	WEB_BIND=$(WEB_BIND) PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/honcho start
 
 test: venv
 	$(VENV)/bin/pytest -q -m "not services"

@@ -268,6 +268,9 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    # django-axes announces its version at every start of every process and command; its
+    # lockouts and failed sign-ins are logged by other modules and still show.
+    "loggers": {"axes.apps": {"level": "WARNING"}},
 }
 
 # Argon2id cost of an anonymous reporter's receipt key (argon2-cffi's RFC 9106 low-memory
