@@ -143,8 +143,9 @@ PASSWORD_HASHERS = [
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/"
-# Object permissions (who may see which complaint) come from complaints/rules.py. Axes goes
-# first: it refuses a locked-out username and address before any password is checked.
+# Object permissions (who may see which complaint) come from complaints/access.py, which
+# registers its check with ``rules`` as ``complaints.view_complaint``. Axes goes first: it
+# refuses a locked-out username and address before any password is checked.
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "rules.permissions.ObjectPermissionBackend",
@@ -213,8 +214,9 @@ if REDIS_URL:
 else:
     # kombu's filesystem transport needs no server. It can drop a message if a worker
     # dies, which loses nothing: the work itself lives in the database and the next
-    # beat tick finds it again.
-    CELERY_BROKER_URL = "filesystem://"
+    # beat tick finds it again. The host name means nothing to it; without one kombu warns
+    # at every connection that it fell back to "localhost".
+    CELERY_BROKER_URL = "filesystem://localhost"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(CELERY_BROKER_DIR / "queue"),
         "data_folder_out": str(CELERY_BROKER_DIR / "queue"),
@@ -226,6 +228,9 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# What a task prints (the console mail backend of `make run` prints every message) is logged
+# as INFO, not as the WARNING it would otherwise look like.
+CELERY_WORKER_REDIRECT_STDOUTS_LEVEL = "INFO"
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
@@ -248,7 +253,8 @@ AUDIT_PREVIOUS_PUBLIC_KEYS: list[str] = env.list("AUDIT_PREVIOUS_PUBLIC_KEYS", d
 AUDIT_CHECKPOINT_EVERY_SECONDS = env.int("AUDIT_CHECKPOINT_EVERY_SECONDS", default=3600)
 AUDIT_CHECKPOINT_EVERY_EVENTS = env.int("AUDIT_CHECKPOINT_EVERY_EVENTS", default=10_000)
 AUDIT_CHECKPOINT_CHECK_SECONDS = env.int("AUDIT_CHECKPOINT_CHECK_SECONDS", default=60)
-# Where each checkpoint is also written, never overwritten (audit/sinks.py, README).
+# Where each checkpoint is also written, never overwritten (audit/sinks.py,
+# docs/audit-log.md).
 AUDIT_CHECKPOINT_SINK_CLASS = env.str("AUDIT_CHECKPOINT_SINK_CLASS",
                                       default="audit.sinks.DirectorySink")
 AUDIT_CHECKPOINT_SINK = env.str("AUDIT_CHECKPOINT_SINK", default=str(VAR_DIR / "checkpoints"))
@@ -332,8 +338,10 @@ CELERY_BEAT_SCHEDULE["retention-purge"] = {
 }
 
 # --- Cache and rate limits ------------------------------------------------------------------
-# Rate limits count in the cache: Redis when there is one (shared by every web process),
-# else this process's memory (the embedded default's single web process).
+# Rate limits count in the cache: Redis when there is one (shared by every process on every
+# host), else each process's own memory. The embedded default has no Redis, and the Procfile
+# runs WEB_CONCURRENCY (2) gunicorn workers, so there each worker counts on its own and a
+# client can get up to that many times a limit.
 # Nothing a request needs is kept only in the cache, so a lost Redis costs the counting and
 # nothing else (complaints/throttle.py fails open). The timeouts keep a Redis that hangs,
 # rather than refuses, from holding every request until the web server kills it.
