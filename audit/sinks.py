@@ -9,7 +9,7 @@ already taken is, since nothing may replace a checkpoint.
 The default writes one file per checkpoint into a directory. Pointed at a bucket mounted
 with a retention lock (S3 Object Lock in compliance mode, say), nobody holding the
 application's credentials, nor the bucket's owner, can delete or replace what it wrote;
-a class of your own can call the object store's API instead (README: "Checkpoints").
+a class of your own can call the object store's API instead (docs/audit-log.md, "Checkpoints").
 """
 
 from __future__ import annotations
