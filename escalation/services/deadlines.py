@@ -112,8 +112,8 @@ def due(policies: Policies, kind: str, category: str, severity: str,
         start: datetime) -> datetime:
     """``policies.due(...)``, with the calendar's answer remembered per local start day.
 
-    Counting business days over the holiday calendar was a tenth of a step's Python; for
-    business days and calendar months the due time is a day that depends only on the
+    Counting business days over the holiday calendar is slow and every step starts clocks;
+    for business days and calendar months the due time is a day that depends only on the
     local start day, at the same local time of day (escalation/calendar.py), so the day is
     asked of the calendar once per start day and the time of day put back here.
     """
