@@ -1,15 +1,11 @@
 """The audit append on PostgreSQL: a call of the database's append functions.
 
-Raw SQL because the ORM cannot do it: in production the application's role may not INSERT
-into the audit tables at all (``manage.py audit_db_roles``); it may only call the SECURITY
-DEFINER functions ``audit_append`` and ``audit_append_many`` (migrations 0003-0007), which
-lock the chain head, hash, insert and move the head. An ORM append (lock the head, hash in
-Python, ``bulk_create``, ``update``) is what SQLite runs (``audit.services``), where there
-are no roles.
-
-Measured A/B against the ORM step path (bench/audit_bench.py, see bench/README.md): the
-function call is one statement where the ORM form would be three round trips under the
-head's lock; the figure is kept in the benchmark's README with the run that produced it.
+Raw SQL because there is no ORM form of it: in production the application's role may not
+INSERT into the audit tables at all (``manage.py audit_db_roles``); it may only call the
+SECURITY DEFINER functions ``audit_append`` and ``audit_append_many`` (migrations
+0003-0007), which lock the chain head, hash, insert and move the head. This is a
+permission boundary, not a speed-up, so it carries no benchmark figure. SQLite, which has
+no roles, appends through the ORM (``audit.services.record_many``).
 """
 
 from __future__ import annotations

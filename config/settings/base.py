@@ -103,11 +103,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
 else:
     # Reusing connections is not optional: a new PostgreSQL connection per request costs
-    # ten times the request itself.
+    # far more than the request itself (bench/README.md).
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
     # Kept on, though it costs each request a "SELECT 1" round trip before its first
-    # statement (about 0.1 ms of the 7 ms of CPU a signed-in filing costs, web and database):
-    # without it, after a PostgreSQL restart or failover every worker answers its next
+    # statement: without it, after a PostgreSQL restart or failover every worker answers its next
     # request with a 500 on its dead connection, and that request may be someone's report.
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
     # Test databases are UTF-8 even on a cluster made under another locale.
