@@ -3,8 +3,8 @@
 ``record`` appends an event inside the caller's transaction: it locks the one-row chain
 head, so appends are serialised and sequence numbers stay gapless (a rolled-back
 transaction rolls back its sequence number with it), then inserts the event and moves the
-head. ``final_append`` is the same append for a service whose own transaction ends with
-it, sent to the server with the COMMIT. ``verify`` streams the chain in constant memory.
+head (on PostgreSQL through the database's append function, ``audit.append_sql``).
+``verify`` streams the chain in constant memory.
 ``checkpoint_*`` sign and check the chain head with Ed25519, so a rewrite of the whole
 chain is caught too.
 """
@@ -13,23 +13,19 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Iterator, Sequence
-from contextlib import ExitStack, contextmanager, nullcontext
+from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from functools import lru_cache
 from typing import Any, NamedTuple
-from weakref import WeakKeyDictionary
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
-from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
+from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.module_loading import import_string
-from psycopg.pq import ExecStatus
 
-from audit import keys
+from audit import append_sql, keys
 from audit.actions import Action
 from audit.chain import (
     GENESIS_HASH,
@@ -111,111 +107,6 @@ def _lock_head() -> ChainHead:
     return head
 
 
-class Write(NamedTuple):
-    """One INSERT or UPDATE of the caller's step, handed to ``record`` to run just before
-    the append, in the same round trip: plain SQL with ``%s`` placeholders, and no
-    RETURNING clause of its own."""
-
-    sql: str
-    params: Sequence[Any]
-
-
-def execute_prepared(sql: str, params: Sequence[Any]) -> tuple[Any, ...] | None:
-    """Run one of the statements every step sends; return its first row, or None.
-
-    On PostgreSQL the statement is parsed and planned once per connection (server-side
-    binding, a named prepared statement) instead of on every call, through a cursor the
-    connection keeps for these statements. Django still wraps it (its errors, query
-    logging and execute wrappers). Elsewhere it is the ordinary cursor.
-
-    Django leaves prepared statements off so that a transaction-pooling PgBouncer older
-    than 1.21 keeps working; these are protocol-level statements, which 1.21 and later
-    track (``max_prepared_statements``).
-    """
-    conn = connections[DEFAULT_DB_ALIAS]
-    if conn.vendor != "postgresql":
-        with conn.cursor() as cursor:
-            cursor.execute(sql, params)
-            return cursor.fetchone() if cursor.description else None
-    return _first_row(_run_prepared(conn, sql, params))
-
-
-def fetch_prepared(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
-    """Like ``execute_prepared``, on PostgreSQL only, returning every row.
-
-    For the set-based statements that carry a batch as arrays: their text is the same for
-    any batch, so it is planned once per connection, and an array written ``%b`` is sent
-    in binary. psycopg sends ``%s`` arrays as text, escaping every element that holds a
-    quote with a regular expression: about 10 µs per JSON payload, most of the Python a
-    sweep of a thousand cases spent on its writes (bench/README.md)."""
-    return _run_prepared(connections[DEFAULT_DB_ALIAS], sql, params).fetchall()
-
-
-def _run_prepared(conn: Any, sql: str, params: Sequence[Any]) -> Any:
-    raw = _PREPARED_CURSORS.get(_connected(conn))
-    if raw is None or raw.closed:
-        raw = _PREPARED_CURSORS[conn.connection] = _new_prepared_cursor(conn)
-    _wrapped(conn, raw).execute(sql, params)
-    return raw
-
-
-def _connected(conn: Any) -> Any:
-    conn.ensure_connection()
-    conn.validate_thread_sharing()
-    return conn.connection
-
-
-def _new_prepared_cursor(conn: Any) -> Any:
-    pg = conn.connection
-    if pg.prepare_threshold is None:
-        # Django sets None, which psycopg reads as "never prepare", even when asked. A
-        # threshold no statement reaches keeps every other statement unprepared.
-        pg.prepare_threshold = _ONLY_WHEN_ASKED
-    return _prepared_cursor_class()(pg)
-
-
-def _wrapped(conn: Any, raw: Any) -> CursorWrapper:
-    return _PreparedDebugWrapper(raw, conn) if conn.queries_logged else conn.make_cursor(raw)
-
-
-def _first_row(raw: Any) -> tuple[Any, ...] | None:
-    # The rows are already here: fetching needs neither Django's error wrapping nor the
-    # column descriptions psycopg would build to answer ``description``.
-    result = raw.pgresult
-    return raw.fetchone() if result is not None and result.status == ExecStatus.TUPLES_OK else None
-
-
-# One per database connection, and gone with it; never closed by its users.
-_PREPARED_CURSORS: WeakKeyDictionary[Any, Any] = WeakKeyDictionary()
-_ONLY_WHEN_ASKED = 2**62
-
-
-class _PreparedDebugWrapper(CursorDebugWrapper):
-    # Django logs the text psycopg last sent, and a prepared statement's execution sends
-    # none: log the statement with its values instead.
-    def execute(self, sql: Any, params: Any = None) -> Any:
-        try:
-            logged = self.db.ops.compose_sql(sql, params)
-        except Exception:  # noqa: BLE001 - a log line is never worth a failed step
-            logged = sql
-        with self.debug_sql(logged):
-            return CursorWrapper.execute(self, sql, params)
-
-
-@lru_cache(maxsize=1)
-def _prepared_cursor_class() -> type:
-    # Imported on first use: the PostgreSQL backend module needs psycopg loaded.
-    from django.db.backends.postgresql.base import ServerBindingCursor
-
-    class PreparedCursor(ServerBindingCursor):  # type: ignore[misc, valid-type]
-        def execute(self, query: Any, params: Any = None, *, prepare: bool | None = None,
-                    binary: bool | None = None) -> Any:
-            return super().execute(  # type: ignore[misc]
-                query, params, prepare=True, binary=binary)
-
-    return PreparedCursor
-
-
 def record(
     *,
     action: Action | str,
@@ -224,152 +115,16 @@ def record(
     from_state: str = "",
     to_state: str = "",
     payload: dict[str, Any] | None = None,
-    writes: Sequence[Write] = (),
 ) -> Appended:
     """Append one event to the chain, inside the caller's transaction.
 
-    ``writes`` are the caller's own INSERTs and UPDATEs for the step being recorded: they
-    run first, in order, and on PostgreSQL in the same statement as the append (one round
-    trip, and the chain head is still locked only by the append, after them).
-
-    Changes: runs ``writes``, inserts an ``AuditEvent`` and moves the ``ChainHead``.
+    Changes: inserts an ``AuditEvent`` and moves the ``ChainHead``.
     Raises: ``RuntimeError`` outside a transaction (an event must commit or roll back with
     the change it records); ``ValueError`` for an unknown action or a payload that is not
     plain JSON of strings, integers, booleans and nulls.
     """
-    conn = connections[DEFAULT_DB_ALIAS]
-    if not conn.in_atomic_block:
-        raise RuntimeError("audit.record must be called inside the caller's transaction")
-    if conn.vendor != "postgresql":  # one writer at a time: the writes, then a batch of one
-        if writes:
-            with conn.cursor() as cursor:
-                for write in writes:
-                    cursor.execute(write.sql, write.params)
-        return record_many([Entry(action=action, actor=actor, target=target,
-                                  from_state=from_state, to_state=to_state, payload=payload)])[0]
-    sql, params, now = _append_statement(action, actor, target, from_state, to_state,
-                                         payload, writes)
-    return _appended(execute_prepared(sql, params), now)
-
-
-def _append_statement(action: Action | str, actor: Any, target: Any, from_state: str,
-                      to_state: str, payload: dict[str, Any] | None,
-                      writes: Sequence[Write]) -> tuple[str, list[Any], datetime]:
-    action = Action(action)
-    _check_payload(payload or {})
-    who = actor_ref(actor)
-    target_type, target_id = target_ref(target)
-    text = canonical_payload(payload)
-    # Everything above runs before the lock. One round trip: the caller's writes, then the
-    # database function locks the head, hashes, inserts and moves the head (migration
-    # 0004), so the lock is held for the end of one statement and the commit.
-    now = timezone.now()
-    params: list[Any] = [now, who.type, who.id, action.value, target_type, target_id,
-                         from_state, to_state, text]
-    if not writes:
-        return _APPEND_SQL, params, now
-    sql = _append_after_sql(tuple(write.sql for write in writes))
-    return sql, [value for write in writes for value in write.params] + params, now
-
-
-def _appended(row: tuple[Any, ...] | None, now: datetime) -> Appended:
-    if row is None:
-        raise RuntimeError("the audit append returned nothing")
-    seq, prev_hash, digest = row
-    return Appended(seq, now, prev_hash, digest)
-
-
-class FinalAppend:
-    """The event that ends a service's own transaction; see ``final_append``."""
-
-    def __init__(self) -> None:
-        self.appended: Appended | None = None
-        self._pending: tuple[Any, datetime] | None = None
-        self._stack = ExitStack()
-
-    def record(self, *, action: Action | str, actor: Any, target: Any = None,
-               from_state: str = "", to_state: str = "",
-               payload: dict[str, Any] | None = None, writes: Sequence[Write] = ()) -> None:
-        """``record``, as the last statement of the transaction. Same rules and errors;
-        the event appended is ``appended`` once the transaction has committed."""
-        if self.appended is not None or self._pending is not None:
-            raise RuntimeError("a transaction ends with one final event")
-        conn = connections[DEFAULT_DB_ALIAS]
-        if (conn.vendor != "postgresql" or len(conn.atomic_blocks) != 1
-                or not conn.commit_on_exit or conn.needs_rollback
-                or not _pipeline_supported()):
-            # Inside a caller's transaction (or not on PostgreSQL, or with a libpq older
-            # than 14, which has no pipeline mode) the COMMIT is not ours to send: an
-            # ordinary append.
-            self.appended = record(action=action, actor=actor, target=target,
-                                   from_state=from_state, to_state=to_state,
-                                   payload=payload, writes=writes)
-            return
-        sql, params, now = _append_statement(action, actor, target, from_state, to_state,
-                                             payload, writes)
-        pg = _connected(conn)
-        # Its own cursor: an on-commit hook may use the shared one before the row is read.
-        raw = _new_prepared_cursor(conn)
-        self._stack.enter_context(pg.pipeline())
-        _wrapped(conn, raw).execute(sql, params)  # sent with the COMMIT, not before it
-        self._pending = (raw, now)
-
-    def _finished(self) -> None:
-        if self._pending is not None:
-            raw, now = self._pending
-            self._pending = None
-            self.appended = _appended(_first_row(raw), now)
-            raw.close()
-
-
-@lru_cache(maxsize=1)
-def _pipeline_supported() -> bool:
-    from psycopg import Pipeline
-
-    return bool(Pipeline.is_supported())
-
-
-@contextmanager
-def final_append() -> Iterator[FinalAppend]:
-    """For a service whose own transaction ends with its audit event:
-
-        with audit.final_append() as final, transaction.atomic():
-            ...
-            final.record(action=..., writes=[...])   # the block's last statement
-
-    On PostgreSQL the event's statement goes to the server together with the COMMIT that
-    Django sends when the block ends (psycopg's pipeline mode), in one round trip. The
-    chain head is then locked only while the server appends and commits, not also while
-    this process wakes up, reads the append's answer and sends the COMMIT: under load that
-    wait was a quarter of the time the lock was held. Django still decides between COMMIT
-    and ROLLBACK, so a failure anywhere in the block rolls the event back with the rest.
-    Inside a caller's transaction, and on SQLite, ``final.record`` is ``record``.
-    """
-    final = FinalAppend()
-    with final._stack:
-        yield final
-    final._finished()
-
-
-@lru_cache(maxsize=64)
-def _append_after_sql(writes: tuple[str, ...]) -> str:
-    # The writes become data-modifying CTEs. The WHERE clause reads every one of them, and
-    # PostgreSQL evaluates a condition like this one (no column of the function's row in
-    # it) once, before it calls the function: so the writes are done before the append
-    # locks the chain head. Unreferenced CTEs would run after the main query instead.
-    ctes = ", ".join(f"w{i} AS ({sql} RETURNING 1)" for i, sql in enumerate(writes))
-    ran = " + ".join(f"(SELECT count(*) FROM w{i})" for i in range(len(writes)))  # noqa: S608
-    return f"WITH {ctes} {_APPEND_SQL} WHERE {ran} >= 0"
-
-
-_APPEND_MANY_SQL = (
-    "SELECT new_seq, new_prev_hash, new_hash FROM audit_append_many(%s, %b::text[], "
-    "%b::text[], %b::text[], %b::text[], %b::text[], %b::text[], %b::text[], %b::text[])"
-)
-_APPEND_SQL = (
-    "SELECT new_seq, new_prev_hash, new_hash "
-    "FROM audit_append(%s, %s, %s, %s, %s, %s, %s, %s, %s)"
-)
+    return record_many([Entry(action=action, actor=actor, target=target,
+                              from_state=from_state, to_state=to_state, payload=payload)])[0]
 
 
 @dataclass(frozen=True)
@@ -393,58 +148,58 @@ def record_many(entries: list[Entry]) -> list[Appended]:
     if not entries:
         return []
     if not transaction.get_connection().in_atomic_block:
-        raise RuntimeError("audit.record_many must be called inside the caller's transaction")
-    prepared = []
+        raise RuntimeError("audit.record must be called inside the caller's transaction")
+    events = []
     for entry in entries:
         _check_payload(entry.payload or {})
         who = actor_ref(entry.actor)
         target_type, target_id = target_ref(entry.target)
-        prepared.append([who.type, who.id, Action(entry.action).value, target_type, target_id,
-                         entry.from_state, entry.to_state, canonical_payload(entry.payload)])
-    appended: list[Appended] = []
+        events.append((who.type, who.id, Action(entry.action).value, target_type, target_id,
+                       entry.from_state, entry.to_state, canonical_payload(entry.payload)))
+    # Everything above runs before the chain head is locked.
     now = timezone.now()
     if connection.vendor == "postgresql":
-        # One call: the database function locks the head once, hashes and inserts in
-        # order, and moves the head once (migration 0004).
-        columns = [list(column) for column in zip(*prepared, strict=True)]
-        return [Appended(int(seq), now, str(prev), str(digest))
-                for seq, prev, digest in fetch_prepared(_APPEND_MANY_SQL, [now, *columns])]
-    with connection.cursor() as cursor:
-        seq, prev_hash = _lock_head_row(cursor)
-        when, stored_time = format_time(now), connection.ops.adapt_datetimefield_value(now)
-        rows = []
-        for fields in prepared:
-            seq += 1
-            digest = event_hash(prev_hash, seq, when, *fields)
-            rows.append([seq, stored_time, *fields, prev_hash, digest])
-            appended.append(Appended(seq, now, prev_hash, digest))
-            prev_hash = digest
-        cursor.executemany(_INSERT_SQL, rows)
-        cursor.execute(_SET_HEAD_SQL, [seq, prev_hash])
+        return [Appended(seq, now, prev, digest)
+                for seq, prev, digest in append_sql.append(now, events)]
+    head = _lock_head()
+    seq, prev_hash, when = head.seq, head.hash, format_time(now)
+    rows, appended = [], []
+    for fields in events:
+        seq += 1
+        digest = event_hash(prev_hash, seq, when, *fields)
+        rows.append(AuditEvent(seq=seq, occurred_at=now, actor_type=fields[0],
+                               actor_id=fields[1], action=fields[2], target_type=fields[3],
+                               target_id=fields[4], from_state=fields[5], to_state=fields[6],
+                               payload=fields[7], prev_hash=prev_hash, hash=digest))
+        appended.append(Appended(seq, now, prev_hash, digest))
+        prev_hash = digest
+    AuditEvent.objects.bulk_create(rows)
+    ChainHead.objects.filter(pk=1).update(seq=seq, hash=prev_hash)
     return appended
 
 
-def _lock_head_row(cursor: Any) -> tuple[int, str]:
-    sql = _HEAD_SQL + (" FOR UPDATE" if connection.features.has_select_for_update else "")
-    cursor.execute(sql)
-    row = cursor.fetchone()
-    if row is None:  # only on a database emptied since its migration created the head
-        _lock_head()
-        cursor.execute(sql)
-        row = cursor.fetchone()
-    return int(row[0]), str(row[1])
+# --- Until the sweep is rewritten ------------------------------------------------------------
+# complaints/services/sweep.py still sends its set-based statements through these two names.
+# They are the ordinary Django cursor (nothing prepared, no driver internals); delete them
+# with the sweep's last use of them.
+
+def execute_prepared(sql: str, params: Sequence[Any]) -> tuple[Any, ...] | None:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone() if cursor.description else None
+
+
+def fetch_prepared(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
 
 
 _EVENT_COLUMNS = (
     "seq, occurred_at, actor_type, actor_id, action, target_type, target_id, "
     "from_state, to_state, payload, prev_hash, hash"
 )
-_INSERT_SQL = (
-    f"INSERT INTO {AuditEvent._meta.db_table} ({_EVENT_COLUMNS}) "  # noqa: S608
-    f"VALUES ({', '.join(['%s'] * 12)})"
-)
-_HEAD_SQL = f"SELECT seq, hash FROM {ChainHead._meta.db_table} WHERE id = 1"  # noqa: S608
-_SET_HEAD_SQL = f"UPDATE {ChainHead._meta.db_table} SET seq = %s, hash = %s WHERE id = 1"  # noqa: S608
+
 
 
 # --- Verification -------------------------------------------------------------------------

@@ -29,7 +29,6 @@ from typing import Any
 
 import rules
 from django.contrib.auth import get_user_model
-from django.db import connection
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from audit.models import AuditEvent
@@ -92,10 +91,6 @@ def active_conflicts() -> QuerySet[Any]:
     """The conflicts that apply: every row but those whose removal was approved."""
 
     return Conflict.objects.filter(removed_at=None)
-
-
-# The same condition for the raw SQL below (``k`` is the conflict table's alias).
-ACTIVE_SQL = "k.removed_at IS NULL"
 
 
 @dataclass
@@ -195,10 +190,13 @@ def conflicted_exists(user: Any, complaint: str = "pk") -> Q:
     return reduce(operator.or_, map(Q, _named(user, complaint)))
 
 
-def recipient_conflicted(complaint: str = "complaint_id", user: str = "recipient_id") -> Exists:
+def recipient_conflicted(complaint: str | int = "complaint_id",
+                         user: str = "recipient_id") -> Exists:
     """For a queryset of rows naming a complaint and an account (a notification's), true
-    where that account is conflicted on that complaint: by account or by its person."""
-    return Exists(active_conflicts().filter(complaint_id=OuterRef(complaint)).filter(
+    where that account is conflicted on that complaint: by account or by its person. With
+    a complaint id for ``complaint``, for a queryset of accounts (``user="pk"``)."""
+    on = OuterRef(complaint) if isinstance(complaint, str) else complaint
+    return Exists(active_conflicts().filter(complaint_id=on).filter(
         Q(user_id=OuterRef(user)) | Q(person__user_id=OuterRef(user))))
 
 
@@ -207,17 +205,6 @@ def not_conflicted(user: Any) -> Q:
     for each way of being named, which PostgreSQL turns into anti-joins (a NOT over an OR of
     them it can only test case by case)."""
     return reduce(operator.and_, (~Q(named) for named in _named(user)))
-
-
-def conflict_exists_sql(complaint_id: str, user_id: str = "%s") -> str:
-    """SQL that is true when the user ``user_id`` is conflicted on the complaint
-    ``complaint_id`` (each a column or a placeholder; a placeholder user is bound twice):
-    named by account, or by the directory person linked to that account."""
-
-    conflict, person = Conflict._meta.db_table, Person._meta.db_table
-    return (f"EXISTS (SELECT 1 FROM {conflict} k WHERE k.complaint_id = {complaint_id} "  # noqa: S608
-            f"AND {ACTIVE_SQL} AND (k.user_id = {user_id} OR k.person_id = "
-            f"(SELECT p.id FROM {person} p WHERE p.user_id = {user_id})))")
 
 
 def remember(complaint: Complaint, user_id: int, conflicted: bool) -> None:
@@ -230,12 +217,8 @@ def is_conflicted(user: Any, complaint: Complaint) -> bool:
         return False
     cache: dict[int, bool] = complaint.__dict__.setdefault("_conflicted_users", {})
     if user.pk not in cache:
-        # Raw SQL: every permission check of every step may ask this, and the ORM would
-        # compile the same query each time.
-        with connection.cursor() as cursor:
-            cursor.execute(f"SELECT {conflict_exists_sql('%s')}",
-                           [complaint.pk, user.pk, user.pk])
-            cache[user.pk] = bool(cursor.fetchone()[0])
+        cache[user.pk] = Complaint.objects.filter(
+            conflicted_exists(user), pk=complaint.pk).exists()
     return cache[user.pk]
 
 

@@ -154,10 +154,10 @@ class Complaint(FSMModelMixin, models.Model):
     # Set when the retention period has passed and the case's personal data was erased.
     purged_at = models.DateTimeField(null=True, blank=True)
     # When the earliest of the case's running clocks falls due (closed and paused ones left
-    # out); null when none runs. Kept by every write that starts, closes, pauses, resumes
-    # or re-times a deadline (escalation/services/deadlines.py and the sweep), in the same
-    # statement as the step's own complaint UPDATE, so the queues sort by a column and the
-    # unassigned queue's page is an index read however long that queue grows.
+    # out); null when none runs. Written only by complaints.services.next_due, which every
+    # write that starts, closes, pauses, resumes or re-times a deadline calls, so the
+    # queues sort by a column and the unassigned queue's page is an index read however
+    # long that queue grows.
     next_due_at = models.DateTimeField(null=True, blank=True, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -1,7 +1,9 @@
-"""Everything that changes a complaint goes through these functions.
+"""The complaint services most callers need, under one name.
 
-Each owns its transaction, locks the complaint row, takes one transition and writes exactly
-one audit event, so a step that fails halfway leaves neither the change nor the event.
+Each lifecycle step (``complaint_<transition>``) owns its transaction, locks the complaint
+row, takes one transition and writes exactly one audit event, so a step that fails halfway
+leaves neither the change nor the event. Filing writes one event too; the other services
+are in their own modules.
 """
 
 from complaints.services.directory import directory_import, person_link_user

@@ -4,18 +4,17 @@ to be conflicted on it."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable
 from datetime import datetime
-from functools import lru_cache
 from typing import Any
 
-from django.db import DEFAULT_DB_ALIAS, connections, transaction
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from audit import services as audit
 from audit.actions import Action
-from audit.services import execute_prepared
 from complaints import access
 from complaints.access import (
     active_conflicts,
@@ -73,52 +72,21 @@ def conflicts_refresh(*, complaint_ids: list[int], now: datetime
 
 def conflicts_start(*, complaint: Complaint, subject_ids: list[int], named_ids: list[int],
                     now: datetime) -> None:
-    """Write the conflicts of a complaint just filed, in one statement: each subject
-    (``subject``), everyone above a subject in the management chain (``chain``), as
-    ``directory_conflicts`` derives them, and the people the reporter named (``named``).
+    """Write the conflicts of a complaint just filed: each subject (``subject``), everyone
+    above a subject in the management chain (``chain``), as ``directory_conflicts``
+    derives them, and the people the reporter named (``named``).
 
     A new complaint has no conflict rows to compare with, so nothing is read first
-    (``conflicts_refresh`` is for complaints that have them), and the chain is walked by
-    the database (a recursive CTE, on PostgreSQL and SQLite alike) instead of one query per
-    level. A cycle in the manager data ends at ``MAX_CHAIN_DEPTH`` levels, as the walk in
-    ``directory_conflicts`` does. Writes no audit event (the filing's event says why).
+    (``conflicts_refresh`` is for complaints that have them). Writes no audit event (the
+    filing's event says why).
     """
-    subject_ids, named_ids = sorted(set(subject_ids)), sorted(set(named_ids))
-    if not subject_ids and not named_ids:
-        return
-    stored_now = connections[DEFAULT_DB_ALIAS].ops.adapt_datetimefield_value(now)
-    params: list[Any] = []
-    if subject_ids:
-        params += [*subject_ids, MAX_CHAIN_DEPTH, complaint.pk, stored_now]
-    if named_ids:
-        params += [complaint.pk, stored_now, *named_ids]
-    # Prepared on PostgreSQL: planning the walk cost more than running it.
-    execute_prepared(_start_sql(len(subject_ids), len(named_ids)), params)
-
-
-_PERSON, _CONFLICT = Person._meta.db_table, Conflict._meta.db_table
-_SUBJECT, _CHAIN, _NAMED = (Conflict.Source.SUBJECT.value, Conflict.Source.CHAIN.value,
-                            Conflict.Source.NAMED.value)
-
-
-@lru_cache(maxsize=64)
-def _start_sql(subjects: int, named: int) -> str:
-    rows = []
-    if subjects:
-        # Depth 0 is the subjects themselves: a subject who is also above another subject
-        # stays a ``subject``, as in directory_conflicts.
-        rows.append(f"SELECT %s, id, CASE WHEN MIN(depth) = 0 THEN '{_SUBJECT}' "  # noqa: S608
-                    f"ELSE '{_CHAIN}' END, %s FROM chain GROUP BY id")
-    if named:
-        rows.append(f"SELECT %s, id, '{_NAMED}', %s FROM {_PERSON} "  # noqa: S608
-                    f"WHERE id IN ({', '.join(['%s'] * named)})")
-    walk = (f"WITH RECURSIVE chain(id, depth) AS ("  # noqa: S608
-            f"SELECT id, 0 FROM {_PERSON} WHERE id IN ({', '.join(['%s'] * subjects)}) "
-            f"UNION SELECT p.manager_id, c.depth + 1 FROM {_PERSON} p "
-            f"JOIN chain c ON p.id = c.id WHERE p.manager_id IS NOT NULL AND c.depth < %s) "
-            if subjects else "")
-    return (f"{walk}INSERT INTO {_CONFLICT} (complaint_id, person_id, source, created_at) "
-            f"{' UNION ALL '.join(rows)}")
+    derived = _derived(set(subject_ids), chains_above(subject_ids))
+    named = sorted(set(named_ids))
+    Conflict.objects.bulk_create(
+        [Conflict(complaint=complaint, person_id=pid, source=source, created_at=now)
+         for pid, source in sorted(derived.items())]
+        + [Conflict(complaint=complaint, person_id=pid, source=Conflict.Source.NAMED,
+                    created_at=now) for pid in named])
 
 
 def _drop_conflicted_handlers(locked: Complaint) -> dict[str, Any]:
@@ -407,34 +375,59 @@ def _removal_payload(conflict: Conflict) -> dict[str, Any]:
 MAX_CHAIN_DEPTH = 64
 
 
+CHAIN_STEP = 4
+_STEPS = ["pk", *("__".join(["manager"] * n) for n in range(1, CHAIN_STEP + 1))]
+
+
+def chains_above(person_ids: Iterable[int]) -> dict[int, list[int]]:
+    """For each of these people, everyone above them in the management chain, nearest
+    first: the one walk of the chain, for conflicts and for the directory's checks.
+
+    One query per ``CHAIN_STEP`` levels, for all of them at once. A chain that loops (data
+    the import refuses, so only from elsewhere) is followed for ``MAX_CHAIN_DEPTH``
+    managers and no further.
+    """
+    wanted = set(person_ids)
+    manager_of: dict[int, int | None] = {}
+    frontier = set(wanted)
+    while frontier:
+        # Each row brings a person's next CHAIN_STEP managers (LEFT JOINs), so a chain of
+        # ordinary depth is read in one query.
+        for row in Person.objects.filter(pk__in=frontier).values_list(*_STEPS):
+            for person, manager in itertools.pairwise(row):
+                if person is None:
+                    break
+                manager_of.setdefault(person, manager)
+        for person in frontier:  # gone from the directory meanwhile: the chain ends there
+            manager_of.setdefault(person, None)
+        frontier = {m for m in manager_of.values() if m is not None and m not in manager_of}
+    chains: dict[int, list[int]] = {}
+    for person in wanted:
+        chain: list[int] = []
+        node = manager_of.get(person)
+        while node is not None and len(chain) < MAX_CHAIN_DEPTH:
+            chain.append(node)
+            node = manager_of.get(node)
+        chains[person] = chain
+    return chains
+
+
+def _derived(subjects: set[int], chains: dict[int, list[int]]) -> dict[int, str]:
+    # A subject who is also above another subject stays a ``subject``.
+    found = {pid: Conflict.Source.CHAIN.value for s in subjects for pid in chains[s]}
+    return found | {pid: Conflict.Source.SUBJECT.value for pid in subjects}
+
+
 def directory_conflicts(complaint_ids: Iterable[int]) -> dict[int, dict[int, str]]:
     """What the directory says, for each complaint: person id -> ``subject`` or ``chain``.
 
     A fixed number of queries for any number of complaints: one for the subjects, then one
-    per level of management chain walked, for all of them at once.
+    per level of management chain walked, for all of them at once (``chains_above``).
     """
-
     subjects: dict[int, set[int]] = {cid: set() for cid in complaint_ids}
     for cid, person_id in Subject.objects.filter(
         complaint_id__in=list(subjects), person__isnull=False
     ).values_list("complaint_id", "person_id"):
         subjects[cid].add(person_id)
-    manager_of: dict[int, int | None] = {}
-    frontier = set().union(*subjects.values()) if subjects else set()
-    for _ in range(MAX_CHAIN_DEPTH):
-        if not frontier:
-            break
-        rows = dict(Person.objects.filter(pk__in=frontier).values_list("pk", "manager_id"))
-        manager_of.update(rows)
-        frontier = {m for m in rows.values() if m is not None and m not in manager_of}
-    result: dict[int, dict[int, str]] = {}
-    for cid, people in subjects.items():
-        found = {pid: Conflict.Source.SUBJECT.value for pid in people}
-        chain = list(people)
-        while chain:
-            manager = manager_of.get(chain.pop())
-            if manager is not None and manager not in found:
-                found[manager] = Conflict.Source.CHAIN.value
-                chain.append(manager)
-        result[cid] = found
-    return result
+    chains = chains_above(set().union(*subjects.values()) if subjects else set())
+    return {cid: _derived(people, chains) for cid, people in subjects.items()}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -11,7 +12,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 
 from audit import services as audit
 from audit.actions import Action
@@ -22,6 +23,7 @@ from complaints.models import OPEN_STATES, Complaint, Person, Subject
 from complaints.services.conflicts import (
     LADDER_ROLES,
     MAX_CHAIN_DEPTH,
+    chains_above,
     conflicts_after_directory_change,
     conflicts_after_link,
     ladder_cover,
@@ -197,29 +199,19 @@ def _import_rows(rows: dict[str, dict[str, str]], existing: Mapping[str, tuple[i
                               "managers_changed": len(moved), "linked": result.linked})
 
 
-# On PostgreSQL the changed rows are written by one statement each, from arrays: Django's
-# bulk_update builds a CASE of every row's id for each field, which PostgreSQL then tests
-# row by row (a 70,000-person reorganisation took 25 of its 33 seconds there).
-_UPDATE_PEOPLE = (
-    f"UPDATE {Person._meta.db_table} AS p SET {{sets}} FROM unnest(%b::bigint[], {{arrays}}) "  # noqa: S608
-    "AS v(id, {columns}) WHERE p.id = v.id"
-)
-_ARRAY_TYPES = {"name": "text", "email": "text", "department": "text", "manager_id": "bigint"}
-
-
 def _update_people(people: list[Person], columns: list[str]) -> None:
     """Write these columns of these people, already changed on the instances."""
-    if not people:
-        return
-    if connection.vendor != "postgresql":
+    if columns != ["manager_id"]:
         Person.objects.bulk_update(people, columns, batch_size=BATCH)
         return
-    sql = _UPDATE_PEOPLE.format(
-        sets=", ".join(f"{c} = v.{c}" for c in columns),
-        arrays=", ".join(f"%b::{_ARRAY_TYPES[c]}[]" for c in columns),
-        columns=", ".join(columns))
-    audit.execute_prepared(sql, [[p.pk for p in people],
-                                 *([getattr(p, c) for p in people] for c in columns)])
+    # A reorganisation moves many people under few managers: one UPDATE per new manager
+    # (and batch of ids), where bulk_update would build a CASE over every row's id.
+    moved: dict[int | None, list[int]] = defaultdict(list)
+    for person in people:
+        moved[person.manager_id].append(person.pk)
+    for manager_id, ids in moved.items():
+        for start in range(0, len(ids), BATCH):
+            Person.objects.filter(pk__in=ids[start:start + BATCH]).update(manager_id=manager_id)
 
 
 def _link_pairs(emails: set[str]) -> list[tuple[int, int]]:
@@ -277,15 +269,7 @@ class _Refused(Exception):
 
 def _above(people: set[int]) -> set[int]:
     """Everyone above these people in the management chain as it now stands."""
-    found: set[int] = set()
-    frontier = set(people)
-    for _ in range(MAX_CHAIN_DEPTH):
-        frontier = set(Person.objects.filter(pk__in=frontier, manager__isnull=False)
-                       .values_list("manager_id", flat=True)) - found
-        if not frontier:
-            break
-        found |= frontier
-    return found
+    return {manager for chain in chains_above(people).values() for manager in chain}
 
 
 @dataclass
@@ -419,14 +403,8 @@ def _person_errors(eid: str, values: dict[str, str], manager_eid: str) -> dict[s
 def _manages(person_pk: int, manager_pk: int) -> bool:
     """Whether ``person`` is ``manager`` or above them: making them its manager would loop.
     A chain longer than any real one counts as a loop too (it is one the import missed)."""
-    node: int | None = manager_pk
-    for _ in range(MAX_CHAIN_DEPTH):
-        if node is None:
-            return False
-        if node == person_pk:
-            return True
-        node = Person.objects.filter(pk=node).values_list("manager_id", flat=True).first()
-    return True
+    chain = chains_above([manager_pk])[manager_pk]
+    return person_pk == manager_pk or person_pk in chain or len(chain) >= MAX_CHAIN_DEPTH
 
 
 def person_upsert(*, employee_id: str, name: str, email: str = "", department: str = "",

@@ -4,20 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
-from django.db import DEFAULT_DB_ALIAS, IntegrityError, transaction
-from django.db.models import Model, Q
-from django.db.models.sql import InsertQuery
+from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext
 
 from audit import services as audit
 from audit.actions import Action
-from audit.services import execute_prepared
 from complaints.access import (
     AUDIT_COMMITTEE,
     COMPLIANCE_OFFICER,
@@ -25,8 +21,8 @@ from complaints.access import (
     HR_REVIEWER,
     Conflicted,
     ReporterPrincipal,
-    conflict_exists_sql,
     conflicted_on,
+    recipient_conflicted,
 )
 from complaints.errors import InvalidInput
 from complaints.models import (
@@ -42,10 +38,10 @@ from complaints.models import (
 )
 from complaints.receipts import new_receipt_key, receipt_key_hash
 from complaints.services.conflicts import conflicts_start
+from complaints.services.next_due import next_due_refresh
 from escalation.models import Notification
-from escalation.policy import Policies
 from escalation.services import notifications
-from escalation.services.deadlines import deadlines_follow, opening_due
+from escalation.services.deadlines import deadlines_follow
 
 SUMMARY_MAX = 200
 NARRATIVE_MAX = 50_000
@@ -166,25 +162,12 @@ def _hr_clear(complaint: Complaint) -> bool:
     """Whether an active HR handler (reviewer or lead) other than the reporter is not
     conflicted on the complaint: one EXISTS over the conflicts just written, instead of
     loading every handler to learn it."""
-    reporter_id = complaint.reporter_user_id
-    row = execute_prepared(_hr_clear_sql(reporter_id is not None), [
-        HR_REVIEWER, HR_LEAD, *([reporter_id] if reporter_id is not None else []),
-        complaint.pk])
-    return bool(row and row[0])
-
-
-@lru_cache(maxsize=2)
-def _hr_clear_sql(has_reporter: bool) -> str:
-    # Raw and prepared on PostgreSQL: the ORM compiled this query on every filing, and
-    # PostgreSQL planned it, for several times what running it costs.
-    user = get_user_model()
-    member = user.groups.through._meta.db_table  # type: ignore[attr-defined]
-    not_reporter = "AND u.id <> %s " if has_reporter else ""
-    return (f"SELECT EXISTS (SELECT 1 FROM {user._meta.db_table} u "  # noqa: S608
-            f"JOIN {member} m ON m.user_id = u.id "
-            f"JOIN {Group._meta.db_table} g ON g.id = m.group_id "
-            f"WHERE u.is_active AND g.name IN (%s, %s) {not_reporter}"
-            f"AND NOT {conflict_exists_sql('%s', 'u.id')})")
+    handlers = (get_user_model().objects
+                .filter(is_active=True, groups__name__in=(HR_REVIEWER, HR_LEAD))
+                .exclude(recipient_conflicted(complaint=complaint.pk, user="pk")))
+    if complaint.reporter_user_id is not None:
+        handlers = handlers.exclude(pk=complaint.reporter_user_id)
+    return handlers.exists()
 
 
 def _route_around_hr(complaint: Complaint) -> bool:
@@ -280,43 +263,21 @@ def complaint_submit(
     return Filed(complaint=complaint, receipt_key=receipt_key)
 
 
-def _inserts(rows: list[Subject | Witness]) -> list[audit.Write]:
-    """The INSERTs of these new rows, compiled by the ORM (so they follow the models) but
-    not run: they go to the database with the filing's audit event."""
-    writes = []
-    for model in (Subject, Witness):
-        objs: list[Model] = [row for row in rows if type(row) is model]
-        if objs:
-            query = InsertQuery(model)
-            query.insert_values([f for f in model._meta.concrete_fields if not f.primary_key],
-                                objs)
-            writes += [audit.Write(sql, params) for sql, params
-                       in query.get_compiler(DEFAULT_DB_ALIAS).as_sql()]
-    return writes
-
-
 def _file(complaint: Complaint, people: list[Person], typed: list[str],
           seen_people: list[Person], seen_typed: list[str], named: list[Person]) -> None:
-    """The filing's one transaction.
-
-    The subjects, witnesses and first deadline need nothing read back, so they are handed
-    to the audit append, which on PostgreSQL sends them with the event and the COMMIT in
-    one round trip.
-    """
+    """The filing's one transaction."""
     now = complaint.submitted_at
-    writes: list[audit.Write] = []
-    with audit.final_append() as final, transaction.atomic():
-        # The deadline it starts with (deadlines_follow below) is known before the insert.
-        policies = Policies.current()  # one reading for both
-        complaint.next_due_at = opening_due(complaint, now, policies)
+    with transaction.atomic():
         complaint.save(force_insert=True)
-        writes += _inserts(
+        Subject.objects.bulk_create(
             [Subject(complaint=complaint, person=p) for p in people]
-            + [Subject(complaint=complaint, name_given=name) for name in typed]
-            + [Witness(complaint=complaint, person=p) for p in seen_people]
+            + [Subject(complaint=complaint, name_given=name) for name in typed])
+        Witness.objects.bulk_create(
+            [Witness(complaint=complaint, person=p) for p in seen_people]
             + [Witness(complaint=complaint, name_given=name) for name in seen_typed])
-        deadlines_follow(complaint=complaint, before="", after=complaint.state, now=now,
-                         policies=policies, writes=writes)
+        deadlines_follow(complaint=complaint, before="", after=complaint.state, now=now)
+        next_due_refresh([complaint.pk])
+        complaint.refresh_from_db(fields=["next_due_at"])
         conflicts_start(complaint=complaint, subject_ids=[p.pk for p in people],
                         named_ids=[p.pk for p in named], now=now)
         routed = _route_around_hr(complaint)
@@ -325,9 +286,9 @@ def _file(complaint: Complaint, people: list[Person], typed: list[str],
         anonymous = complaint.anonymous
         actor = (ReporterPrincipal(complaint.pk, complaint.reference) if anonymous
                  else complaint.reporter_user)
-        final.record(
+        audit.record(
             action=Action.COMPLAINT_SUBMITTED, actor=actor, target=complaint,
-            to_state=complaint.state, writes=writes,
+            to_state=complaint.state,
             payload={"category": complaint.category, "severity": complaint.severity,
                      "subjects": len(people) + len(typed),
                      "witnesses": len(seen_people) + len(seen_typed), "anonymous": anonymous,

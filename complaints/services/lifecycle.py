@@ -17,7 +17,8 @@ from complaints import access
 from complaints.access import is_conflicted, is_reporter, may_decline_withdrawal
 from complaints.errors import InvalidInput, TransitionForbidden, TransitionNotAllowed
 from complaints.models import WITHDRAWABLE, CaseNote, Complaint, Investigation, Outcome
-from complaints.services.locking import changed_write, lock_complaint, snapshot
+from complaints.services.locking import lock_complaint, save_step, snapshot
+from complaints.services.next_due import next_due_refresh
 from complaints.services.notes import note_write
 from escalation.models import Deadline
 from escalation.services.deadlines import deadlines_follow
@@ -63,7 +64,7 @@ def _step(
     returns payload for the event; ``after`` writes rows that belong to the step.
     """
     reason = _clean_reason(reason, required=reason_required)
-    with audit.final_append() as final, transaction.atomic():
+    with transaction.atomic():
         locked = lock_complaint(complaint, actor=actor)
         method = getattr(locked, name)
         if not can_proceed(method):
@@ -80,18 +81,15 @@ def _step(
             # on the record, and the reporter may ask again if the case comes back.
             locked.withdrawal_requested_at = None
             payload["withdrawal_request_lapsed"] = True
-        # The complaint's UPDATE and the clocks' statements run with the audit append, in
-        # one statement (audit.record's ``writes``), which goes to the server with the
-        # COMMIT (audit.final_append); only what must read runs before.
-        writes: list[audit.Write] = []
-        next_due = deadlines_follow(complaint=locked, before=before, after=locked.state,
-                                    now=now, outcome=deadline_outcome, writes=writes)
-        writes.insert(0, changed_write(locked, unchanged, next_due))
+        save_step(locked, unchanged)
+        if deadlines_follow(complaint=locked, before=before, after=locked.state, now=now,
+                            outcome=deadline_outcome):
+            next_due_refresh([locked.pk])
         if after:
             after(locked, now)
         payload |= _reason_note(locked, actor, action, reason, now)
-        final.record(action=action, actor=actor, target=locked, from_state=before,
-                     to_state=locked.state, payload=payload, writes=writes)
+        audit.record(action=action, actor=actor, target=locked, from_state=before,
+                     to_state=locked.state, payload=payload)
     return locked
 
 
@@ -254,10 +252,10 @@ def _set_withdrawal_request(locked: Complaint, actor: Any, requested_at: datetim
     now = timezone.now()
     unchanged = snapshot(locked)
     locked.withdrawal_requested_at = requested_at
+    save_step(locked, unchanged)
     payload = _reason_note(locked, actor, action, reason, now)
     audit.record(action=action, actor=actor, target=locked, from_state=locked.state,
-                 to_state=locked.state, payload=payload,
-                 writes=[changed_write(locked, unchanged)])
+                 to_state=locked.state, payload=payload)
     return locked
 
 

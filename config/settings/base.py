@@ -103,27 +103,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
 else:
     # Reusing connections is not optional: a new PostgreSQL connection per request costs
-    # ten times the request itself.
+    # far more than the request itself (bench/README.md).
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
     # Kept on, though it costs each request a "SELECT 1" round trip before its first
-    # statement (about 0.1 ms of the 7 ms of CPU a signed-in filing costs, web and database):
-    # without it, after a PostgreSQL restart or failover every worker answers its next
+    # statement: without it, after a PostgreSQL restart or failover every worker answers its next
     # request with a 500 on its dead connection, and that request may be someone's report.
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-    # DB_PREPARE_THRESHOLD=N (default 3): a statement that ran N times on a connection is
-    # prepared by psycopg, which needs server-side parameter binding. The queue pages' and a
-    # filing's queries cost PostgreSQL more to plan than to run: preparing took signed-in
-    # filings from about 270 to 310 a second (bench/README.md). A statement with more
-    # parameters than the protocol carries (65,535; Django does not split long IN lists) is
-    # composed on the client instead, by this project's backend (config/postgresql).
-    # 0 turns both off (Django's default client-side binding): behind PgBouncer in
-    # transaction mode, preparing needs PgBouncer 1.21 or later with max_prepared_statements.
-    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-        DATABASES["default"]["ENGINE"] = "config.postgresql"
-    _prepare_after = env.int("DB_PREPARE_THRESHOLD", default=3)
-    DATABASES["default"]["OPTIONS"] = (
-        {"server_side_binding": True, "prepare_threshold": _prepare_after}
-        if _prepare_after > 0 else {})
     # Test databases are UTF-8 even on a cluster made under another locale.
     DATABASES["default"]["TEST"] = {"TEMPLATE": "template0", "CHARSET": "UTF8"}
 DATABASES["default"]["ATOMIC_REQUESTS"] = False

@@ -34,7 +34,7 @@ def _require(condition: bool, message: str) -> None:
 _require(len(SECRET_KEY) >= 50, "DJANGO_SECRET_KEY must be set to at least 50 characters.")
 _require(bool(ALLOWED_HOSTS), "DJANGO_ALLOWED_HOSTS must list the host names served.")
 _require(
-    DATABASES["default"]["ENGINE"] == "config.postgresql",
+    DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql",
     "DATABASE_URL must point at PostgreSQL in production.",
 )
 _require(bool(REDIS_URL), "REDIS_URL must be set in production.")

@@ -17,7 +17,6 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
-from audit.services import execute_prepared
 from escalation.models import Notification
 
 log = logging.getLogger(__name__)
@@ -90,27 +89,13 @@ def build(*, kind: str, complaint: Case, now: datetime, recipient: Any = None,
     )
 
 
-_INSERT_MANY = (
-    f"INSERT INTO {Notification._meta.db_table} (recipient_id, for_reporter, complaint_id, "  # noqa: S608
-    "kind, subject, body, email, created_at, next_attempt_at, read_at, delivered_at, "
-    "attempts, claimed_until, last_error) "
-    "SELECT r, f, c, k, s, b, e, t, t, NULL, NULL, 0, NULL, '' FROM unnest("
-    "%b::integer[], %b::boolean[], %b::bigint[], %b::text[], %b::text[], %b::text[], "
-    "%b::text[], %b::timestamptz[]) AS n(r, f, c, k, s, b, e, t)"
-)
-
-
 def enqueue(outgoing: list[Outgoing]) -> None:
     """Write outbox rows in the caller's transaction and wake a worker after it commits."""
     if not outgoing:
         return
-    if connection.vendor == "postgresql":
-        # One statement for the whole batch (the sweep writes thousands at a time).
-        execute_prepared(_INSERT_MANY, [list(column) for column in zip(*outgoing, strict=True)])
-    else:
-        Notification.objects.bulk_create([
-            Notification(**note._asdict(), next_attempt_at=note.created_at) for note in outgoing
-        ])
+    Notification.objects.bulk_create([
+        Notification(**note._asdict(), next_attempt_at=note.created_at) for note in outgoing
+    ])
     transaction.on_commit(_wake_delivery)
 
 

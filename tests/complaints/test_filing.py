@@ -191,39 +191,30 @@ def _shape(sql: str) -> str:
     first = sql.split()[0].upper()
     if first in ("BEGIN", "COMMIT"):
         return first
-    if first == "WITH":
-        writes = re.findall(r'INSERT INTO "?(\w+)"?', sql)
-        tail = " -> audit_append" if "FROM audit_append" in sql else ""
-        return "WITH " + ", ".join(writes) + tail
     if first == "SELECT":
+        if "FROM audit_append" in sql:
+            return "SELECT audit_append"
         return "SELECT " + re.findall(r'FROM "?(\w+)"?', sql)[0]
     match = re.match(r'(UPDATE|INSERT INTO) "?(\w+)"?', sql)
     return f"{match.group(1)} {match.group(2)}" if match else sql[:40]
 
 
+_FILING_WRITES = [
+    "SELECT complaints_person",  # the form's people and the reporter's own entry
+    "BEGIN",
+    "INSERT INTO complaints_complaint",
+    "INSERT INTO complaints_subject",
+    "INSERT INTO escalation_deadline",
+    "UPDATE complaints_complaint",  # its next due time
+    "SELECT complaints_complaint",
+    "SELECT complaints_person",  # the subjects' management chains
+    "INSERT INTO complaints_conflict",
+    "SELECT auth_user",  # is any HR handler clear?
+]
 FILING = {
-    "postgresql": [
-        "SELECT complaints_person",  # the form's people and the reporter's own entry
-        "BEGIN",
-        "INSERT INTO complaints_complaint",
-        "WITH complaints_conflict",  # subjects and their chains, walked by the database
-        "SELECT auth_user",  # is any HR handler clear?
-        "WITH complaints_subject, escalation_deadline -> audit_append",  # with the COMMIT
-        "COMMIT",
-    ],
-    "sqlite": [
-        "SELECT complaints_person",
-        "BEGIN",
-        "INSERT INTO complaints_complaint",
-        "WITH complaints_conflict",
-        "SELECT auth_user",
-        "INSERT INTO complaints_subject",
-        "INSERT INTO escalation_deadline",
-        "SELECT audit_chainhead",
-        "INSERT INTO audit_auditevent",
-        "UPDATE audit_chainhead",
-        "COMMIT",
-    ],
+    "postgresql": [*_FILING_WRITES, "SELECT audit_append", "COMMIT"],
+    "sqlite": [*_FILING_WRITES, "SELECT audit_chainhead", "INSERT INTO audit_auditevent",
+               "UPDATE audit_chainhead", "COMMIT"],
 }
 
 

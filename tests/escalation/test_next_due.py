@@ -7,11 +7,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from importlib import import_module
-from io import StringIO
 from typing import Any
 
 import pytest
-from django.core.management import call_command
 from django.db import connection, transaction
 from django.db.models import Min
 
@@ -103,36 +101,6 @@ def test_withdrawn_while_waiting_on_the_reporter_and_reopened(clock: Any, report
     clock.shift(timedelta(days=1))
     services.complaint_reopen(complaint=complaint, actor=hr_lead, reason="New evidence.")
     assert kept(complaint) == open_deadlines(complaint)["triage"].due_at
-
-
-def test_refresh_next_due_puts_right_what_older_code_left(clock: Any, reporter: Any,
-                                                         hr_reviewer: Any) -> None:
-    """After an upgrade, processes still on the older code file and handle cases without
-    the column: the command finds those rows and sets them from the deadlines."""
-    filed_by_old_code = file(reporter)
-    stepped_by_old_code = file(reporter)
-    services.complaint_acknowledge(complaint=stepped_by_old_code, actor=hr_reviewer)
-    ended = file(reporter)
-    services.complaint_withdraw(complaint=ended, actor=reporter)
-    untouched = file(reporter)
-    Complaint.objects.filter(pk=filed_by_old_code.pk).update(next_due_at=None)
-    Complaint.objects.filter(pk=stepped_by_old_code.pk).update(
-        next_due_at=MONDAY - timedelta(days=400))
-    Complaint.objects.filter(pk=ended.pk).update(next_due_at=MONDAY)
-
-    out = StringIO()
-    call_command("refresh_next_due", stdout=out)
-    lines = out.getvalue().splitlines()
-    assert lines[-1] == "3 complaint(s) put right"
-    assert sorted(lines[:-1]) == sorted(f"{c.reference}  next deadline put right" for c in
-                                        (filed_by_old_code, stepped_by_old_code, ended))
-    assert kept(filed_by_old_code) == open_deadlines(filed_by_old_code)["acknowledge"].due_at
-    assert kept(stepped_by_old_code) == open_deadlines(stepped_by_old_code)["triage"].due_at
-    assert kept(ended) is None
-    assert kept(untouched) is not None
-    again = StringIO()
-    call_command("refresh_next_due", stdout=again)
-    assert again.getvalue().strip() == "0 complaint(s) put right"
 
 
 def test_the_pause_and_the_resume(clock: Any, reporter: Any, hr_reviewer: Any) -> None:
