@@ -21,12 +21,15 @@ def healthz(request: HttpRequest) -> HttpResponse:
 
 class ReadyView(HealthCheckView):
     """django-health-check's view over our checks, answering 503 (not its 500) when one
-    fails. The body names each check and what is wrong (text, JSON or HTML by ``Accept``
-    or ``?format=text|json``)."""
+    fails. The body names each check and what is wrong: plain text lines ``name: OK`` or
+    ``name: Unavailable: why``, or JSON (``Accept: application/json`` or ``?format=json``).
+    A browser gets the text too: the library's HTML page is not installed."""
 
     checks = READY_CHECKS
 
     async def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if "format" not in request.GET and "json" not in request.headers.get("accept", ""):
+            request.META["HTTP_ACCEPT"] = "text/plain"
         response = await super().get(request, *args, **kwargs)
         if response.status_code == 500:
             response.status_code = 503
