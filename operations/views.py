@@ -3,6 +3,7 @@ clocks). See docs/operations.md ("Health") for which probe to point at which."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
@@ -23,17 +24,19 @@ class ReadyView(HealthCheckView):
     """django-health-check's view over our checks, answering 503 (not its 500) when one
     fails. The body names each check and what is wrong: plain text lines ``name: OK`` or
     ``name: Unavailable: why``, or JSON (``Accept: application/json`` or ``?format=json``).
-    A browser gets the text too: the library's HTML page is not installed."""
+    Its other formats (HTML, feeds, OpenMetrics) are left out: /metrics is for scrapers."""
 
     checks = READY_CHECKS
 
     async def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if "format" not in request.GET and "json" not in request.headers.get("accept", ""):
-            request.META["HTTP_ACCEPT"] = "text/plain"
-        response = await super().get(request, *args, **kwargs)
-        if response.status_code == 500:
-            response.status_code = 503
-        return response
+        with self.get_executor() as executor:
+            self.results = await asyncio.gather(
+                *(check.get_result(executor) for check in self.get_checks()))
+        status = 503 if any(result.error for result in self.results) else 200
+        if (request.GET.get("format") == "json"
+                or "json" in request.headers.get("accept", "")):
+            return self.render_to_response_json(status)
+        return self.render_to_response_text(status)
 
 
 readyz = ReadyView.as_view()
