@@ -1,8 +1,9 @@
 """A stopped sweep is loud: the web process notices it and tells compliance.
 
 Stopping Celery beat would bury every complaint at once (nothing escalates any more), and
-nothing the beat runs can notice its own absence. So the web process does: every staff page
-and every ``/readyz`` reads the sweep's heartbeat (``escalation.services.heartbeat``). When
+nothing the beat runs can notice its own absence. So the web process does: every page a
+compliance officer or committee member opens, and every ``/readyz``, reads the sweep's
+heartbeat (``escalation.services.heartbeat``). When
 the last completed sweep is older than twice its interval,
 
 - compliance officers and the audit committee see a banner on every page, and
@@ -104,16 +105,17 @@ def observe(*, now: datetime | None = None) -> SweepHeartbeat:
 
 def context(request: HttpRequest) -> dict[str, Any]:
     """Template context for every page: ``sweep_stale`` for compliance officers and the
-    audit committee while the sweep has stopped. Any staff page also raises the alert."""
+    audit committee while the sweep has stopped; their pages also raise the alert. (One
+    query a page, for them only: the queues of the other roles cost what they did.)"""
     held = access.roles_of(getattr(request, "user", None))
-    if not held:
+    if not held & set(ALERTED_ROLES):
         return {}
     try:
         row = observe()
     except DatabaseError:
         # The page itself will say the database is gone, or is rendering that already.
         return {}
-    if not held & set(ALERTED_ROLES) or not sweep_is_stale(row):
+    if not sweep_is_stale(row):
         return {}
     return {"sweep_stale": {"finished_at": row.finished_at, "watched_since": row.watched_since,
                             "age": human_age(sweep_age(row)),

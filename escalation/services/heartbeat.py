@@ -31,17 +31,11 @@ def stale_after() -> timedelta:
 
 
 def heartbeat_read(*, now: datetime | None = None) -> SweepHeartbeat:
-    """The heartbeat row, made on first sight: a sweep that has never completed is then
-    measured from the first time anyone looked (a fresh deploy whose beat never started)."""
+    """The heartbeat row. Its migration made it, so a sweep that has never completed (a
+    fresh deploy whose beat never started) is measured from the migration. Without the row
+    (a test database emptied) nothing is stale: an unsaved row watched from now."""
     row = SweepHeartbeat.objects.filter(pk=1).first()
-    if row is not None:
-        return row
-    try:
-        with transaction.atomic():
-            return SweepHeartbeat.objects.create(pk=1, watched_since=now or timezone.now())
-    except IntegrityError:
-        # Another process made it first.
-        return SweepHeartbeat.objects.get(pk=1)
+    return row if row is not None else SweepHeartbeat(pk=1, watched_since=now or timezone.now())
 
 
 def sweep_age(row: SweepHeartbeat, *, now: datetime | None = None) -> timedelta:

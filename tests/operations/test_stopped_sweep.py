@@ -73,6 +73,9 @@ def test_stopping_the_beat_turns_readyz_red_and_reaches_compliance_and_the_commi
 
 def test_a_beat_that_never_ran_is_noticed_too(client: Any, beat_every_minute: None,
                                               compliance: Any) -> None:
+    # As the migration leaves it on a fresh deploy: watched, never swept.
+    SweepHeartbeat.objects.update_or_create(pk=1, defaults={"watched_since": T0,
+                                                            "finished_at": None})
     with time_machine.travel(T0, tick=False) as clock:
         assert client.get("/readyz", HTTP_ACCEPT="application/json").json()["sweep"] == "OK"
         clock.move_to(T0 + timedelta(minutes=3))
