@@ -107,3 +107,15 @@ def test_readyz_names_a_chain_the_last_verification_found_broken(client: Any,
                  target=("audit_chain", "head"), payload={"intact": True, "complete": True})
     assert readyz(client)[0] == 200
     assert mail.outbox == []
+
+
+@pytest.mark.services
+def test_readyz_is_green_on_postgresql_and_redis(client: Any, all_well: None) -> None:
+    from django.conf import settings
+    from django.db import connection
+
+    assert connection.vendor == "postgresql"
+    assert settings.CELERY_BROKER_URL.startswith("redis://")
+    assert "RedisCache" in settings.CACHES["default"]["BACKEND"]
+    status, body = readyz(client)
+    assert status == 200, body
