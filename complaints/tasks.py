@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from celery import shared_task
 from django.db import OperationalError
+from django.utils import timezone
 
 from complaints.services import retention
 from complaints.services.held_uploads import held_uploads_sweep
 from complaints.services.sweep import sweep
+from escalation.services.heartbeat import sweep_completed
 from escalation.services.observed import config_observe
 
 
@@ -17,7 +19,10 @@ def sweep_deadlines() -> dict[str, object]:
     # A redeploy that changed the calendar or the retention setting is on the record before
     # the first sweep that runs under it.
     config_observe()
-    return sweep().as_dict()
+    started_at = timezone.now()
+    result = sweep().as_dict()
+    sweep_completed(started_at=started_at)
+    return result
 
 
 @shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)

@@ -20,6 +20,8 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("api/v1/", include("complaints.api.urls")),
     path("compliance/", include("compliance.urls")),
+    # /healthz, /readyz, /metrics (docs/operations.md).
+    path("", include("operations.urls")),
     path("", include("complaints.urls")),
 ]
 handler500 = "complaints.unavailable.server_error"

@@ -247,3 +247,22 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} to {self.recipient_id or 'reporter'}"
+
+
+class SweepHeartbeat(models.Model):
+    """One row: when the last sweep completed and how long it took, written by whoever ran
+    it (the beat task, ``manage.py sweep_deadlines``). A sweep that no longer runs leaves it
+    to age, and the web process notices (operations/sweep_watch.py): the beat stopping is
+    the one way left to bury every complaint at once."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    # When the row was made: a sweep that never ran at all is measured from here.
+    watched_since = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    duration_seconds = models.FloatField(null=True, blank=True)
+    # Set by the one web request that mailed the stale-sweep alert of this episode; each
+    # completed sweep clears it, so the next episode alerts again.
+    alerted_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"sweep finished at {self.finished_at}"

@@ -14,7 +14,7 @@ from complaints.models import Complaint, State
 from escalation.services.deadlines import STATE_KINDS
 
 ROOT = Path(__file__).resolve().parent.parent
-APPS = ("compliance", "complaints", "escalation", "audit")
+APPS = ("operations", "compliance", "complaints", "escalation", "audit")
 
 
 def test_apps_import_only_the_apps_below_them() -> None:

@@ -63,6 +63,8 @@ def test_production_settings_start_with_every_secret_set() -> None:
     ("RECEIPT_KEY_SALT", "fifteen-chars!!", "RECEIPT_KEY_SALT"),
     # The old default: public, in the source.
     ("RECEIPT_KEY_SALT", "misconduct-complaints/receipt-key/v1", "RECEIPT_KEY_SALT"),
+    # Optional, but a scraper's bearer token too short to resist guessing is refused.
+    ("METRICS_TOKEN", "short", "METRICS_TOKEN"),
 ])
 def test_production_settings_refuse_a_missing_or_malformed_secret(name: str, value: str,
                                                                    message: str) -> None:

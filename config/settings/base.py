@@ -12,6 +12,8 @@ from pathlib import Path
 
 import environ
 
+from config import observability
+
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(environ.Env().str("VAR_DIR", default=str(BASE_DIR / "var")))
 
@@ -39,12 +41,17 @@ INSTALLED_APPS = [
     "complaints",
     "escalation",
     "compliance",
+    "operations",
+    "django_prometheus",
+    "django_structlog",
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
 ]
 
 MIDDLEWARE = [
+    # First and last (django-prometheus): request counts and latencies around everything.
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Outside every middleware that reads the session or the user: a lost database is a 503
     # with a plain page (the report form keeps what was typed), never a traceback.
@@ -66,8 +73,11 @@ MIDDLEWARE = [
     "complaints.two_factor.TwoFactorRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Binds a request id (and the user's id) to every log line of the request.
+    "django_structlog.middlewares.RequestMiddleware",
     # Last, as axes requires: it turns a lockout flagged during the view into its page.
     "axes.middleware.AxesMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -84,6 +94,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "complaints.views.staff.context",
+                "operations.sweep_watch.context",
             ],
         },
     },
@@ -254,15 +265,28 @@ AUDIT_COMPLETENESS_CHECKS = ["complaints.completeness.audit_completeness"]
 # drops such mail unsent, by the conflict rules of the app above it.
 NOTIFICATION_RECIPIENT_CONFLICTED = "complaints.access.recipient_conflicted"
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    # django-axes announces its version at every start of every process and command; its
-    # lockouts and failed sign-ins are logged by other modules and still show.
-    "loggers": {"axes.apps": {"level": "WARNING"}},
-}
+# --- Logs and error tracking (config/observability.py) ---------------------------------------
+# LOG_FORMAT: "console" (readable key=value lines, the embedded default) or "json" (one JSON
+# object a line, production's default). Every line of a request carries its request_id, and
+# every line of a Celery task its task_id (django-structlog).
+LOG_FORMAT = env.str("LOG_FORMAT", default="console")
+LOGGING = observability.logging_config(fmt=LOG_FORMAT, level=env.str("LOG_LEVEL", default="INFO"))
+observability.configure_structlog()
+DJANGO_STRUCTLOG_CELERY_ENABLED = True
+# An anonymous reporter's address is not logged (config/observability.py drops it anyway).
+DJANGO_STRUCTLOG_IP_LOGGING_ENABLED = False
+# SENTRY_DSN: errors are sent there, scrubbed of personal data; unset, nothing is sent.
+SENTRY_DSN = env.str("SENTRY_DSN", default="")
+# Started by local.py and production.py, each naming its environment.
+
+# --- Health and metrics (operations/) -------------------------------------------------------
+# /readyz fails when the oldest undelivered notification is older than this.
+MAIL_MAX_AGE_SECONDS = env.int("MAIL_MAX_AGE_SECONDS", default=3600)
+# /metrics: with METRICS_TOKEN set, only "Authorization: Bearer <token>" gets it; without,
+# it is open unless METRICS_REQUIRE_TOKEN (production: then it is absent, a 404).
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+METRICS_REQUIRE_TOKEN = False
+PROMETHEUS_EXPORT_MIGRATIONS = False
 
 # Argon2id cost of an anonymous reporter's receipt key (argon2-cffi's RFC 9106 low-memory
 # profile: 64 MiB, 3 passes). Filing anonymously pays this once; guessing pays it per try.
@@ -305,6 +329,12 @@ SERVER_EMAIL = env.str("SERVER_EMAIL", default=DEFAULT_FROM_EMAIL)
 # the role is conflicted on it). Addresses, comma-separated; none conflicted on the case.
 ADMINS = [(address, address) for address in env.list("ADMINS", default=[])]
 SWEEP_EVERY_SECONDS = env.float("SWEEP_EVERY_SECONDS", default=60.0)
+# A sweep older than this counts as stopped (/readyz, the staff banner, the alert mail);
+# 0 means twice SWEEP_EVERY_SECONDS.
+SWEEP_STALE_AFTER_SECONDS = env.float("SWEEP_STALE_AFTER_SECONDS", default=0.0)
+# A Healthchecks-style dead-man's switch, pinged (GET) after each completed sweep: the
+# outside monitor alerts when the pings stop. Unset: no ping.
+SWEEP_PING_URL = env.str("SWEEP_PING_URL", default="")
 # Batches a sweep escalates at once, each on its own database connection (PostgreSQL).
 # Three batches of a thousand keep both cores busy on this kind of machine (bench/README.md).
 SWEEP_WORKERS = env.int("SWEEP_WORKERS", default=3)

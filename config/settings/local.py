@@ -9,8 +9,9 @@ from __future__ import annotations
 import base64
 import hashlib
 
+from config import observability
 from config.settings.base import *  # noqa: F403
-from config.settings.base import ALLOWED_HOSTS, VAR_DIR, env
+from config.settings.base import ALLOWED_HOSTS, SENTRY_DSN, VAR_DIR, env
 
 DEBUG = env.bool("DJANGO_DEBUG", default=True)
 SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="dev-only-secret-key-not-for-production")
@@ -32,3 +33,6 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+
+observability.init_error_tracking(
+    dsn=SENTRY_DSN, environment=env.str("SENTRY_ENVIRONMENT", default="development"))

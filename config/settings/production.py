@@ -8,17 +8,20 @@ import binascii
 from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
+from config import observability
 from config.settings.base import *  # noqa: F403
 from config.settings.base import (
     ALLOWED_HOSTS,
     AUDIT_SIGNING_KEY,
     DATABASES,
     FIELD_ENCRYPTION_KEYS,
+    METRICS_TOKEN,
     RECEIPT_KEY_SALT,
     RECEIPT_KEY_SALT_DEVELOPMENT,
     REDIS_URL,
     RETENTION_DAYS,
     SECRET_KEY,
+    SENTRY_DSN,
     env,
 )
 from escalation.bounds import RETENTION_MAX_DAYS, RETENTION_MIN_DAYS
@@ -83,3 +86,20 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 # Not read from the environment here: a staff account in production always needs its second
 # factor, whatever a deployment's variables say.
 OTP_REQUIRED_FOR_STAFF = True
+
+# Probes and scrapers talk to gunicorn over plain HTTP, often by the pod's address: the
+# health and metrics endpoints are not redirected to HTTPS.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+
+# /metrics only with METRICS_TOKEN as a bearer token; with none set it is absent (404).
+METRICS_REQUIRE_TOKEN = True
+_require(
+    not METRICS_TOKEN or len(METRICS_TOKEN) >= 32,
+    "METRICS_TOKEN, when set, must be at least 32 characters (the scraper's bearer token).",
+)
+
+# One JSON object a line, for the log shipper; LOG_FORMAT=console reads better by hand.
+LOGGING = observability.logging_config(fmt=env.str("LOG_FORMAT", default="json"),
+                                       level=env.str("LOG_LEVEL", default="INFO"))
+observability.init_error_tracking(
+    dsn=SENTRY_DSN, environment=env.str("SENTRY_ENVIRONMENT", default="production"))

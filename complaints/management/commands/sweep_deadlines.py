@@ -3,9 +3,11 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils import timezone
 
 from complaints.management.options import add_now_and_dry_run, now_from
 from complaints.services.sweep import sweep
+from escalation.services.heartbeat import sweep_completed
 from escalation.services.observed import config_observe
 
 
@@ -22,7 +24,11 @@ class Command(BaseCommand):
         now = now_from(options)
         if not options["dry_run"]:
             config_observe()
+        started_at = timezone.now()
         result = sweep(now=now, dry_run=options["dry_run"])
+        if not options["dry_run"] and now is None:
+            # A pass at a simulated time (--now) says nothing about the beat.
+            sweep_completed(started_at=started_at)
         if options["dry_run"]:
             for reference, kind, level, due_at in result.due:
                 when = f"{due_at:%Y-%m-%d %H:%M}"
