@@ -143,6 +143,7 @@ def run_pgbench(dbname: str, seconds: int) -> float:
     url = harness.db_url(dbname)
     harness.sql(url, PGBENCH_TABLES, autocommit=True)
     harness.sql(url, "CHECKPOINT", autocommit=True)
+    harness.wait_quiet()
     done = subprocess.run(["pgbench", "-n", "-c", "8", "-j", "2", "-T", str(seconds), "-f",
                            str(harness.BENCH / "pgbench_chain_head.sql"), url],
                           check=True, capture_output=True, text=True)
