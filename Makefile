@@ -47,6 +47,13 @@ test-services: venv services
 services:
 	bash scripts/services.sh
 
+# The quick benchmarks, one after another (bench/README.md), then the figures table.
+bench: venv services
+	$(PY) bench/audit_bench.py --quick
+	$(PY) bench/escalation_bench.py --quick
+	$(PY) bench/web_load.py --quick
+	$(PY) bench/report.py
+
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
